@@ -1,0 +1,1 @@
+"""The Rapid Review bot core: calendar, process presets, configuration, engine and adapters."""

@@ -1,0 +1,1 @@
+"""Handlers, one module per kind of inbound message; the dispatcher discovers them."""

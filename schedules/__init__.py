@@ -1,0 +1,1 @@
+"""Timed jobs, one module per job; the scheduler discovers them."""
