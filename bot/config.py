@@ -1,0 +1,409 @@
+"""The deployment's configuration: loading, validation and one-line error messages."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from bot.calendar import WorkingCalendar, WorkingHours
+from bot.process import (
+    STATUTORY_SUBMISSION_DAYS,
+    SUBMISSION_KEY,
+    Preset,
+    Strict,
+    merge_process,
+    parse_clock,
+    preset_document,
+)
+from bot.timeline import plan
+
+EMAIL_PATTERN = r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+DOMAIN_PATTERN = r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+NATIONAL_PANEL_ADDRESS = "Mailbox.NationalReviewPanel@education.gov.uk"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; each line of `problems` names one key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Person(Strict):
+    """Someone the bot writes to or hears from."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(pattern=EMAIL_PATTERN)
+    slack_user_id: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{2,}$")
+
+
+class Partner(Strict):
+    """One statutory partner organisation: its lead and nominated deputies."""
+
+    name: str = Field(min_length=1, max_length=200)
+    lead: Person
+    deputies: list[Person] = Field(default_factory=list)
+
+
+class Partners(Strict):
+    """The three statutory safeguarding partners."""
+
+    local_authority: Partner
+    police: Partner
+    health: Partner
+
+    def by_key(self) -> dict[str, Partner]:
+        """Return the partners keyed local_authority, police and health."""
+        return {"local_authority": self.local_authority, "police": self.police,
+                "health": self.health}
+
+
+class Agency(Strict):
+    """An organisation that may hold information about the child or family."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    name: str = Field(min_length=1, max_length=300)
+    contacts: list[Person] = Field(min_length=1)
+    escalation: Person | None = None
+    alternate: Person | None = None
+    domains: list[str] = Field(default_factory=list)
+    always_ask: bool = False
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        import re
+
+        for domain in domains:
+            if not re.match(DOMAIN_PATTERN, domain):
+                raise ValueError(f"{domain!r} is not a mail domain like \"nhs.net\"")
+        return [domain.lower() for domain in domains]
+
+
+class PartnershipSettings(Strict):
+    """Who the partnership is and when it works."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    signature: str = ""
+    case_reference_prefix: str = Field(default="RR", pattern=r"^[A-Z]{1,6}$")
+    closure_dates: list[date] = Field(default_factory=list)
+    working_hours_start: time = time(9, 0)
+    working_hours_end: time = time(17, 0)
+
+    _clocks = field_validator("working_hours_start", "working_hours_end", mode="before")(
+        parse_clock
+    )
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> PartnershipSettings:
+        if self.working_hours_start >= self.working_hours_end:
+            raise ValueError("working_hours_start must be before working_hours_end")
+        return self
+
+
+class DatabaseSettings(Strict):
+    """Where the bot keeps its truth."""
+
+    url: str = "sqlite:///var/rrbot.sqlite3"
+    password_env: str | None = None
+
+
+class MaildirSettings(Strict):
+    """A local folder of Maildirs: the embedded default that needs no server."""
+
+    path: str = "var/mail"
+
+
+class ImapSettings(Strict):
+    """An IMAP server for reading the partnership mailbox."""
+
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["ssl", "starttls"] = "ssl"
+    username: str
+    password_env: str | None = "RRBOT_IMAP_PASSWORD"
+    oauth2_token_env: str | None = None
+    ca_file: str | None = None
+    inbox: str = "INBOX"
+    sent_folder: str = "Sent"
+    use_idle: bool = True
+
+
+class SmtpSettings(Strict):
+    """An SMTP server for sending from the partnership mailbox."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["ssl", "starttls"] = "starttls"
+    username: str
+    password_env: str | None = "RRBOT_SMTP_PASSWORD"
+    oauth2_token_env: str | None = None
+    ca_file: str | None = None
+    save_to_sent: bool = True
+
+
+class GraphSettings(Strict):
+    """Exchange Online through Microsoft Graph (client credentials on a shared mailbox)."""
+
+    tenant_id: str
+    client_id: str
+    client_secret_env: str = "RRBOT_GRAPH_CLIENT_SECRET"
+    authority_url: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+
+
+class EwsSettings(Strict):
+    """On-premises Exchange through EWS."""
+
+    endpoint: str = Field(pattern=r"^https?://")
+    username: str
+    password_env: str = "RRBOT_EWS_PASSWORD"
+    auth_type: Literal["NTLM", "basic", "OAuth 2.0"] = "NTLM"
+    access_type: Literal["delegate", "impersonation"] = "delegate"
+    ca_file: str | None = None
+
+
+class MailboxSettings(Strict):
+    """The partnership mailbox and the backend that reaches it."""
+
+    backend: Literal["maildir", "imap", "graph", "ews"] = "maildir"
+    address: str = Field(pattern=EMAIL_PATTERN)
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    poll_seconds: int = Field(default=60, ge=5, le=3600)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    maildir: MaildirSettings = Field(default_factory=MaildirSettings)
+    imap: ImapSettings | None = None
+    smtp: SmtpSettings | None = None
+    graph: GraphSettings | None = None
+    ews: EwsSettings | None = None
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> MailboxSettings:
+        needed = {"imap": ("imap", "smtp"), "graph": ("graph",), "ews": ("ews",)}
+        for section in needed.get(self.backend, ()):
+            if getattr(self, section) is None:
+                raise ValueError(f"backend {self.backend!r} needs a [mailbox.{section}] table")
+        return self
+
+
+class SlackSettings(Strict):
+    """A Slack app in the partnership's workspace."""
+
+    mode: Literal["socket", "http"] = "socket"
+    team_id: str = Field(pattern=r"^T[A-Z0-9]{2,}$")
+    channel_id: str = Field(pattern=r"^[CG][A-Z0-9]{2,}$")
+    bot_token_env: str = "RRBOT_SLACK_BOT_TOKEN"
+    app_token_env: str = "RRBOT_SLACK_APP_TOKEN"
+    signing_secret_env: str = "RRBOT_SLACK_SIGNING_SECRET"
+
+
+class ChatSettings(Strict):
+    """Where partners vote: Slack, or the console for the embedded default."""
+
+    backend: Literal["console", "slack"] = "console"
+    slack: SlackSettings | None = None
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> ChatSettings:
+        if self.backend == "slack" and self.slack is None:
+            raise ValueError("backend 'slack' needs a [chat.slack] table")
+        return self
+
+
+class NationalPanelSettings(Strict):
+    """The National Child Safeguarding Practice Review Panel's mailbox."""
+
+    email: str = Field(default=NATIONAL_PANEL_ADDRESS, pattern=EMAIL_PATTERN)
+
+
+class Settings(Strict):
+    """The whole configuration file, before the process is resolved."""
+
+    partnership: PartnershipSettings
+    process: dict[str, Any] = Field(default_factory=lambda: {"preset": "oldham"})
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    mailbox: MailboxSettings
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    business_manager: Person
+    national_panel: NationalPanelSettings = Field(default_factory=NationalPanelSettings)
+    partners: Partners
+    agencies: list[Agency] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_agencies(self) -> Settings:
+        keys = [agency.key for agency in self.agencies]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"agency keys appear twice: {', '.join(repeated)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration with its process resolved and its calendar built."""
+
+    settings: Settings
+    preset: Preset
+    calendar: WorkingCalendar
+    source: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a configuration file, raising ConfigError with one line per problem."""
+    path = Path(path)
+    label = str(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{label}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{label}: cannot be read: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{label}: not valid TOML: {exc}"]) from None
+    return config_from_document(document, label, source=path)
+
+
+def config_from_document(
+    document: Mapping[str, Any], label: str = "config", source: Path | None = None
+) -> Config:
+    """Validate an already-parsed configuration document."""
+    try:
+        settings = Settings.model_validate(dict(document))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, label, "")) from None
+    preset = resolve_process(settings.process, label)
+    calendar = WorkingCalendar.build(
+        settings.partnership.closure_dates,
+        WorkingHours(settings.partnership.working_hours_start,
+                     settings.partnership.working_hours_end),
+    )
+    _check_order(preset, calendar, label)
+    return Config(settings, preset, calendar, source, tuple(process_warnings(preset, label)))
+
+
+def resolve_process(process: Mapping[str, Any], label: str) -> Preset:
+    """Build the case process from a named preset and the config's overrides."""
+    overrides = dict(process)
+    name = overrides.pop("preset", None)
+    if name is not None and not isinstance(name, str):
+        raise ConfigError([f"{label}: process.preset: must be a preset name in quotes"])
+    try:
+        base = preset_document(name) if name else {}
+    except KeyError as exc:
+        raise ConfigError([f"{label}: process.preset: {exc.args[0]}"]) from None
+    merged = merge_process(base, overrides)
+    try:
+        return Preset.model_validate(merged)
+    except ValidationError as exc:
+        keys = [m.get("key", "?") if isinstance(m, dict) else "?"
+                for m in merged.get("milestones", [])]
+        raise ConfigError(_describe(exc, label, "process.", keys)) from None
+
+
+def _check_order(preset: Preset, calendar: WorkingCalendar, label: str) -> None:
+    # A sample case shows offsets that cannot work: signing off after the report has gone.
+    sample = plan(preset, calendar, datetime(2026, 1, 5, 10, tzinfo=UTC))
+    if "partner_signoff" in {m.key for m in sample.milestones}:
+        if sample.due("partner_signoff") > sample.due(SUBMISSION_KEY):
+            raise ConfigError([
+                f"{label}: process.milestones[partner_signoff]: falls after"
+                f" {SUBMISSION_KEY}; the partners must sign off before the report is sent"
+            ])
+
+
+def process_warnings(preset: Preset, label: str) -> list[str]:
+    """Point out a process that is legal to run but later than the National Panel expects."""
+    submission = preset.milestone(SUBMISSION_KEY)
+    if submission.day is not None and submission.day > STATUTORY_SUBMISSION_DAYS:
+        return [
+            f"{label}: process.milestones[{SUBMISSION_KEY}]: submits on Day {submission.day},"
+            f" later than the {STATUTORY_SUBMISSION_DAYS} working days the National Panel"
+            " expects"
+        ]
+    return []
+
+
+def missing_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Name each environment variable the active backends need and that is not set."""
+    environ = os.environ if environ is None else environ
+    needed: list[tuple[str, str | None]] = []
+    mailbox = settings.mailbox
+    if mailbox.backend == "imap" and mailbox.imap and mailbox.smtp:
+        needed += _login_secret("mailbox.imap", mailbox.imap.password_env,
+                                mailbox.imap.oauth2_token_env)
+        needed += _login_secret("mailbox.smtp", mailbox.smtp.password_env,
+                                mailbox.smtp.oauth2_token_env)
+    if mailbox.backend == "graph" and mailbox.graph:
+        needed.append(("mailbox.graph.client_secret_env", mailbox.graph.client_secret_env))
+    if mailbox.backend == "ews" and mailbox.ews:
+        needed.append(("mailbox.ews.password_env", mailbox.ews.password_env))
+    if settings.chat.backend == "slack" and settings.chat.slack:
+        slack = settings.chat.slack
+        needed.append(("chat.slack.bot_token_env", slack.bot_token_env))
+        needed.append(("chat.slack.signing_secret_env", slack.signing_secret_env))
+        if slack.mode == "socket":
+            needed.append(("chat.slack.app_token_env", slack.app_token_env))
+    if settings.database.password_env:
+        needed.append(("database.password_env", settings.database.password_env))
+    return [
+        f"{key}: the environment variable {variable} is not set"
+        for key, variable in needed if variable and not environ.get(variable)
+    ]
+
+
+def _login_secret(
+    section: str, password_env: str | None, token_env: str | None
+) -> list[tuple[str, str | None]]:
+    if token_env:
+        return [(f"{section}.oauth2_token_env", token_env)]
+    return [(f"{section}.password_env", password_env)]
+
+
+def _describe(
+    error: ValidationError, label: str, prefix: str, milestone_keys: list[str] | None = None
+) -> list[str]:
+    lines = []
+    for problem in error.errors():
+        location = _location(problem["loc"], milestone_keys)
+        message = _message(problem)
+        where = f"{prefix}{location}" if location else prefix.rstrip(".") or "(top level)"
+        lines.append(f"{label}: {where}: {message}")
+    return lines
+
+
+def _location(loc: tuple[Any, ...], milestone_keys: list[str] | None) -> str:
+    parts: list[str] = []
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            name = None
+            if milestone_keys and index > 0 and loc[index - 1] == "milestones":
+                name = milestone_keys[part] if part < len(milestone_keys) else None
+            parts[-1] += f"[{name or part}]"
+        elif part.startswith("function-") or part in {"int", "float", "str", "literal['all']"}:
+            continue
+        else:
+            parts.append(str(part))
+    return ".".join(parts)
+
+
+def _message(problem: Mapping[str, Any]) -> str:
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    if kind.endswith("_type") or kind in {"literal_error", "string_pattern_mismatch"}:
+        return f"{message} (got {problem.get('input')!r})"
+    return message

@@ -1,0 +1,1 @@
+"""The bot's tests: unit tests per package, scenarios over simulated time, real servers."""

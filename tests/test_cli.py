@@ -1,0 +1,94 @@
+"""The command line as a business manager runs it: timeline and check-config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = CliRunner()
+
+
+def test_timeline_json_has_the_documented_shape() -> None:
+    result = RUNNER.invoke(
+        app, ["timeline", "--preset", "oldham", "--start", "2026-12-18T10:00", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["preset"] == "oldham"
+    assert plan["day0"] == "2026-12-18"
+    by_key = {milestone["key"]: milestone for milestone in plan["milestones"]}
+    assert by_key["submit_national_panel"] == {
+        "key": "submit_national_panel",
+        "label": "Report submitted to the National Panel",
+        "day": 15,
+        "due": "2027-01-13T16:00:00+00:00",
+    }
+    assert by_key["agency_returns_due"]["due"] == "2026-12-31T17:00:00+00:00"
+
+
+def test_timeline_start_with_an_offset_and_in_summer_time() -> None:
+    result = RUNNER.invoke(
+        app, ["timeline", "--preset", "warrington", "--start", "2027-06-30T23:30:00+00:00",
+              "--json"]
+    )
+    plan = json.loads(result.stdout)
+    # 23:30 UTC on 30 June is 00:30 BST on 1 July: Day 0 is the London date.
+    assert plan["day0"] == "2027-07-01"
+    due = {m["key"]: m["due"] for m in plan["milestones"]}
+    assert due["submit_national_panel"] == "2027-07-22T17:00:00+01:00"
+
+
+def test_timeline_table_and_config_process() -> None:
+    result = RUNNER.invoke(
+        app, ["timeline", "--config", str(ROOT / "config.example.toml"),
+              "--start", "2026-12-18T10:00"]
+    )
+    assert result.exit_code == 0, result.output
+    # The example config closes 29-31 December, so Day 15 moves to Monday 18 January.
+    assert "Mon 18 Jan 2027 16:00" in result.stdout
+    assert "submit_national_panel" in result.stdout
+
+
+def test_timeline_bad_input_is_one_line_and_status_2() -> None:
+    result = RUNNER.invoke(app, ["timeline", "--preset", "york", "--start", "2026-12-18"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("--preset: no preset named 'york'")
+    result = RUNNER.invoke(app, ["timeline", "--start", "Friday"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "--start: 'Friday' is not an ISO 8601 date or date-time"
+
+
+def test_check_config_passes_the_example_and_fails_a_broken_copy(tmp_path: Path) -> None:
+    result = RUNNER.invoke(app, ["check-config", str(ROOT / "config.example.toml")])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.stdout
+    broken = tmp_path / "broken.toml"
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    broken.write_text(text.replace('backend = "console"', 'backend = "slack"'), encoding="utf-8")
+    result = RUNNER.invoke(app, ["check-config", str(broken)], env={})
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert any(
+        line == f"{broken}: chat.slack.bot_token_env: the environment variable"
+        " RRBOT_SLACK_BOT_TOKEN is not set" for line in lines
+    ), lines
+
+
+def test_the_installed_console_script_runs() -> None:
+    # The rrbot script sits beside the interpreter running the tests.
+    script = Path(sys.executable).with_name("rrbot")
+    env = {**os.environ, "COLUMNS": "120"}
+    completed = subprocess.run(
+        [str(script), "timeline", "--preset", "bolton", "--start", "2026-12-18T10:00"],
+        capture_output=True, text=True, check=False, env=env, timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "Wed 13 Jan 2027 17:00" in completed.stdout

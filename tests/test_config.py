@@ -1,0 +1,185 @@
+"""Configuration: the example loads, presets override by one number, broken files say why."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import ConfigError, config_from_document, load_config, missing_secrets
+from bot.process import load_preset, preset_names
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def example() -> dict[str, Any]:
+    return tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def problems_of(document: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        config_from_document(document, "cfg.toml")
+    return caught.value.problems
+
+
+def test_the_example_config_loads_and_needs_no_secret() -> None:
+    config = load_config(EXAMPLE)
+    assert config.preset.name == "oldham"
+    assert config.settings.mailbox.backend == "maildir"
+    assert missing_secrets(config.settings, environ={}) == []
+    assert config.warnings == ()
+
+
+def test_every_key_in_the_example_has_a_comment_above_it() -> None:
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if "=" in stripped and not stripped.startswith("#") and not stripped.startswith("["):
+            above = lines[number - 1].strip()
+            assert above.startswith("#"), f"line {number + 1} has no comment: {stripped}"
+
+
+def test_all_five_presets_ship_and_carry_the_common_milestones() -> None:
+    assert preset_names() == ["bolton", "bradford", "doncaster", "oldham", "warrington"]
+    common = {
+        "acknowledge", "partner_decision", "notify_national_panel", "decision_feedback",
+        "agency_requests", "agency_returns_due", "collation", "rr_meeting", "draft_report",
+        "partner_signoff", "submit_national_panel",
+    }
+    for name in preset_names():
+        keys = {milestone.key for milestone in load_preset(name).milestones}
+        assert common <= keys, name
+
+
+def test_quorum_rules_follow_the_documents() -> None:
+    assert load_preset("oldham").quorum.signoff == 2
+    assert load_preset("warrington").quorum.decision == "all"
+    assert load_preset("warrington").agency_requests.meeting_invite is True
+
+
+def test_changing_one_number_of_a_preset() -> None:
+    # Given the example config with Oldham's returns moved from Day 7 to Day 8,
+    document = example()
+    document["process"]["milestones"] = [{"key": "agency_returns_due", "day": 8}]
+    config = config_from_document(document)
+    # then that milestone moves and its label and every other milestone stay.
+    returns = config.preset.milestone("agency_returns_due")
+    assert returns.day == 8
+    assert returns.label == load_preset("oldham").milestone("agency_returns_due").label
+    assert len(config.preset.milestones) == len(load_preset("oldham").milestones)
+
+
+def test_replacing_an_offset_drops_the_old_one() -> None:
+    # Given Oldham's Day-based returns changed to "five working days after the requests",
+    document = example()
+    document["process"]["milestones"] = [
+        {"key": "agency_returns_due", "after": "agency_requests", "working_days": 5}
+    ]
+    returns = config_from_document(document).preset.milestone("agency_returns_due")
+    assert (returns.day, returns.after, returns.working_days) == (None, "agency_requests", 5)
+
+
+def test_a_whole_preset_copied_into_the_config_works_without_naming_one() -> None:
+    preset_file = ROOT / "bot" / "presets" / "warrington.toml"
+    document = example()
+    document["process"] = tomllib.loads(preset_file.read_text(encoding="utf-8"))
+    assert config_from_document(document).preset.name == "warrington"
+
+
+def test_bradford_day_20_is_a_warning_not_an_error() -> None:
+    document = example()
+    document["process"] = {"preset": "bradford"}
+    config = config_from_document(document, "cfg.toml")
+    assert config.warnings == (
+        "cfg.toml: process.milestones[submit_national_panel]: submits on Day 20, later than"
+        " the 15 working days the National Panel expects",
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # An unknown key.
+        (lambda d: d["partnership"].update(colour="blue"),
+         "cfg.toml: partnership.colour: unknown key"),
+        # A wrong type.
+        (lambda d: d["mailbox"].update(poll_seconds="60"),
+         "cfg.toml: mailbox.poll_seconds: Input should be a valid integer (got '60')"),
+        # A value out of range.
+        (lambda d: d["mailbox"].update(poll_seconds=1),
+         "cfg.toml: mailbox.poll_seconds: Input should be greater than or equal to 5"),
+        # A missing table.
+        (lambda d: d.pop("business_manager"), "cfg.toml: business_manager: required key is"
+         " missing"),
+        # A malformed address deep in a list.
+        (lambda d: d["agencies"][1]["contacts"][0].update(email="robin at hospital"),
+         "cfg.toml: agencies[1].contacts[0].email: String should match pattern"),
+        # A backend chosen without its settings.
+        (lambda d: (d["mailbox"].update(backend="graph"), d["mailbox"].pop("graph")),
+         "cfg.toml: mailbox: backend 'graph' needs a [mailbox.graph] table"),
+        # An unknown preset.
+        (lambda d: d["process"].update(preset="york"),
+         "cfg.toml: process.preset: no preset named 'york'"),
+        # An impossible offset: a negative day.
+        (lambda d: d["process"].update(milestones=[{"key": "rr_meeting", "day": -2}]),
+         "cfg.toml: process.milestones[rr_meeting].day: Input should be greater than or equal"
+         " to 0"),
+        # An impossible offset: two offsets at once.
+        (lambda d: d["process"].update(milestones=[{"key": "collation", "day": 9}]) or
+         d["process"]["milestones"][0].update(hours=4),
+         "cfg.toml: process.milestones[collation]: milestone 'collation' needs exactly one of"),
+        # An impossible offset: counted from a milestone that does not exist.
+        (lambda d: d["process"].update(milestones=[
+            {"key": "collation", "after": "tea_break", "working_days": 1}]),
+         "is after 'tea_break', which does not exist"),
+        # An impossible offset: a circle.
+        (lambda d: d["process"].update(milestones=[
+            {"key": "agency_requests", "after": "agency_returns_due", "working_days": 1},
+            {"key": "agency_returns_due", "after": "agency_requests", "working_days": 5}]),
+         "milestones depend on each other in a circle"),
+        # An impossible offset: signing off after the report has gone.
+        (lambda d: d["process"].update(milestones=[{"key": "partner_signoff", "day": 16}]),
+         "cfg.toml: process.milestones[partner_signoff]: falls after submit_national_panel"),
+        # A cut-off hour that is not a time.
+        (lambda d: d["process"].update(milestones=[{"key": "partner_signoff", "day": 14,
+                                                    "at": "4pm"}]),
+         "cfg.toml: process.milestones[partner_signoff].at: '4pm' is not a time of day"),
+        # A quorum of four.
+        (lambda d: d["process"]["quorum"].update(signoff=4),
+         "cfg.toml: process.quorum.signoff: a quorum is 1, 2 or 3 partner organisations"),
+    ],
+)
+def test_each_broken_config_gives_one_clear_line_naming_the_key(change: Any, expected: str) -> None:
+    document = example()
+    change(document)
+    problems = problems_of(document)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected) or expected in problems[0], problems[0]
+
+
+def test_missing_secrets_are_named_for_the_active_backends_only() -> None:
+    document = example()
+    document["mailbox"]["backend"] = "imap"
+    document["chat"]["backend"] = "slack"
+    config = config_from_document(document)
+    assert missing_secrets(config.settings, environ={"RRBOT_SMTP_PASSWORD": "x"}) == [
+        "mailbox.imap.password_env: the environment variable RRBOT_IMAP_PASSWORD is not set",
+        "chat.slack.bot_token_env: the environment variable RRBOT_SLACK_BOT_TOKEN is not set",
+        "chat.slack.signing_secret_env: the environment variable RRBOT_SLACK_SIGNING_SECRET is"
+        " not set",
+        "chat.slack.app_token_env: the environment variable RRBOT_SLACK_APP_TOKEN is not set",
+    ]
+
+
+def test_unreadable_files_give_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[partnership\nkey = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(broken)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f"{broken}: not valid TOML")
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "absent.toml")
