@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -11,9 +12,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.calendar import WorkingCalendar, parse_instant
-from bot.config import ConfigError, load_config, missing_secrets
+from bot import audit
+from bot.calendar import LONDON, WorkingCalendar, parse_instant
+from bot.cases import CaseNotFound, find_case, mark_milestone_done, open_case
+from bot.config import Config, ConfigError, load_config, missing_secrets
+from bot.db import transaction
+from bot.engine import Engine
+from bot.mailbox import MailboxError
 from bot.process import load_preset, preset_names
+from bot.reports import case_summaries
+from bot.service import build_engine, database_url, open_database, record_config_load
 from bot.timeline import Timeline, plan
 
 app = typer.Typer(
@@ -117,11 +125,141 @@ def check_config(path: Annotated[Path, typer.Argument(help="The configuration fi
     )
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def _load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
         fail(*exc.problems)
+
+
+def _instant(text: str | None, option: str) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
+
+
+def _engine(config: Path, now: datetime) -> Engine:
+    engine = build_engine(_load(config))
+    record_config_load(engine, now)
+    return engine
+
+
+RequiredConfig = Annotated[
+    Path, typer.Option("--config", help="A configuration file (see config.example.toml).")
+]
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", help="Act as if it were this instant (ISO 8601); default: now."),
+]
+
+db_app = typer.Typer(help="The bot's database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+case_app = typer.Typer(help="Open and change cases by hand.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: RequiredConfig) -> None:
+    """Create or migrate the database to the newest schema."""
+    loaded = _load(config)
+    open_database(loaded)
+    console.print(f"database {database_url(loaded)} is up to date", markup=False)
+
+
+@app.command()
+def tick(config: RequiredConfig, now: NowOption = None) -> None:
+    """Run one step of the engine at --now: take in mail, run due actions, send."""
+    instant = _instant(now, "--now")
+    try:
+        report = _engine(config, instant).step(instant)
+    except MailboxError as exc:
+        errors.print(f"mailbox: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(
+        f"{instant.astimezone(LONDON):%a %d %b %Y %H:%M}: fetched {report.fetched},"
+        f" handled {len(report.handled)}, actions {len(report.actions)},"
+        f" sent {len(report.dispatch.sent)}, retried {len(report.dispatch.retried)},"
+        f" dead {len(report.dispatch.dead)}",
+        markup=False, highlight=False,
+    )
+
+
+@app.command()
+def cases(
+    config: RequiredConfig,
+    now: NowOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the cases with their day, status and next milestone."""
+    instant = _instant(now, "--now")
+    loaded = _load(config)
+    with transaction(open_database(loaded)) as session:
+        summaries = case_summaries(session, loaded, instant)
+    if as_json:
+        sys.stdout.write(json.dumps(summaries, indent=2) + "\n")
+        return
+    table = Table(title="Cases", title_justify="left")
+    for column in ("Case", "Day", "Status", "Next milestone", "Due"):
+        table.add_column(column)
+    for summary in summaries:
+        table.add_row(summary["reference"], str(summary["day"] if summary["day"] is not None
+                                                else "-"),
+                      summary["status"], summary["next_milestone"] or "-",
+                      summary["next_due"] or "-")
+    console.print(table)
+
+
+@case_app.command("open")
+def case_open(
+    config: RequiredConfig,
+    start: Annotated[str, typer.Option(help="When the clock started (ISO 8601).")],
+    now: NowOption = None,
+) -> None:
+    """Open a case by hand, e.g. for a referral that came by phone."""
+    instant = _instant(now, "--now")
+    clock_start = _instant(start, "--start")
+    engine = _engine(config, instant)
+    with transaction(engine.database) as session:
+        case = open_case(session, engine.config, clock_start, instant, actor="cli")
+        reference = case.reference
+    console.print(f"opened {reference}", markup=False)
+
+
+@app.command("milestone-done")
+def milestone_done(
+    config: RequiredConfig,
+    case: Annotated[str, typer.Argument(help="The case reference, e.g. RR-2026-001.")],
+    key: Annotated[str, typer.Argument(help="The milestone key, e.g. notify_national_panel.")],
+    at: Annotated[str | None, typer.Option(help="When it was done (default: now).")] = None,
+) -> None:
+    """Record that a milestone was done (the steps after it are re-dated)."""
+    instant = _instant(at, "--at")
+    engine = _engine(config, instant)
+    try:
+        with transaction(engine.database) as session:
+            mark_milestone_done(session, engine.config, find_case(session, case), key, instant,
+                                actor="cli")
+    except (CaseNotFound, KeyError) as exc:
+        fail(str(exc.args[0]))
+    console.print(f"{case}: {key} done", markup=False)
+
+
+@audit_app.command("verify")
+def audit_verify(config: RequiredConfig) -> None:
+    """Recompute the audit trail's hash chain and name the first broken entry."""
+    with transaction(open_database(_load(config))) as session:
+        checks = audit.verify(session)
+    broken = [check for check in checks if not check.ok]
+    for check in checks:
+        state = "intact" if check.ok else f"BROKEN at entry {check.first_broken_id}"
+        console.print(f"{check.partnership}: {check.entries} entries, {state}", markup=False)
+    if broken:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.calendar import WorkingCalendar, as_aware
-from bot.process import Milestone, Preset
+from bot.process import Milestone, Preset, Reminder
 
 
 @dataclass(frozen=True)
@@ -130,3 +130,13 @@ def add_months(day: date, months: int) -> date:
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
     return date(year, month, min(day.day, gregorian.monthrange(year, month)[1]))
+
+
+def reminder_at(calendar: WorkingCalendar, due: datetime, reminder: Reminder) -> datetime:
+    """Return the instant of a reminder before a due instant."""
+    if reminder.hours_before is not None:
+        return due - timedelta(hours=reminder.hours_before)
+    assert reminder.working_days_before is not None
+    local_due = due.astimezone(calendar.zone)
+    day = calendar.add_working_days(local_due.date(), -reminder.working_days_before)
+    return calendar.at(day, reminder.at or local_due.time())

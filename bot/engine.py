@@ -1,0 +1,147 @@
+"""The engine's one entry point, step(now): take in mail, run due actions, send the outbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+
+from sqlalchemy import Engine as DatabaseEngine
+from sqlmodel import col, select
+
+from bot import audit
+from bot.actions import ActionContext, find_action
+from bot.calendar import as_aware
+from bot.config import Config
+from bot.db import CLAIM_BATCH, transaction
+from bot.mailbox import Mailbox
+from bot.models import InboundMessage, PlannedAction
+from bot.outbox import Dispatcher, DispatchReport, RetryPolicy
+from bot.pipeline import InboundContext, handle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepReport:
+    """What one step did, for logs, the CLI and tests."""
+
+    fetched: int = 0
+    handled: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    dispatch: DispatchReport = field(default_factory=DispatchReport)
+
+    @property
+    def idle(self) -> bool:
+        """Say whether the step found nothing to do."""
+        return not (self.fetched or self.handled or self.actions or self.dispatch.sent
+                    or self.dispatch.retried or self.dispatch.found_in_sent)
+
+
+@dataclass
+class Engine:
+    """The bot's state machine over time; the database is the truth, the clock is given."""
+
+    config: Config
+    database: DatabaseEngine
+    mailbox: Mailbox
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def step(self, now: datetime) -> StepReport:
+        """Do everything due at now; a second call at the same instant does nothing more."""
+        now = as_aware(now).astimezone(UTC)
+        report = StepReport()
+        report.fetched = self.ingest(now)
+        report.handled = self.handle_inbound(now)
+        report.actions = self.run_due_actions(now)
+        report.dispatch = Dispatcher(self.database, self.mailbox, self.retry_policy).dispatch(now)
+        return report
+
+    def ingest(self, now: datetime) -> int:
+        """Store every new message from the mailbox; move ones already dealt with."""
+        stored = 0
+        for fetched in self.mailbox.fetch_new():
+            with transaction(self.database) as session:
+                known = session.exec(select(InboundMessage).where(
+                    InboundMessage.mailbox == self.mailbox.name,
+                    InboundMessage.server_id == fetched.server_id,
+                )).first()
+                message_id = _message_id(fetched.raw)
+                if known is None and message_id is not None:
+                    known = session.exec(select(InboundMessage).where(
+                        InboundMessage.partnership == self.config.settings.partnership.key,
+                        InboundMessage.message_id == message_id,
+                    )).first()
+                if known is None:
+                    session.add(InboundMessage(
+                        partnership=self.config.settings.partnership.key,
+                        mailbox=self.mailbox.name, server_id=fetched.server_id,
+                        message_id=message_id, received_at=now, raw=fetched.raw,
+                    ))
+                    stored += 1
+                    continue
+                folder = self._folder(known.status)
+            # A message seen before and already dealt with only needs moving out of the inbox.
+            if folder is not None:
+                self.mailbox.mark_processed(fetched.server_id, folder)
+        return stored
+
+    def handle_inbound(self, now: datetime) -> list[str]:
+        """Run the handler pipeline over stored messages not yet dealt with."""
+        handled: list[str] = []
+        while True:
+            with transaction(self.database) as session:
+                row = session.exec(
+                    select(InboundMessage).where(InboundMessage.status == "new")
+                    .order_by(col(InboundMessage.id)).limit(1).with_for_update(skip_locked=True)
+                ).first()
+                if row is None:
+                    return handled
+                outcome = handle(InboundContext(session, now, self.config), row)
+                row.status, row.kind = outcome.status, outcome.kind
+                row.reason, row.handled_at = outcome.reason or None, now
+                row.case_id = outcome.case_id or row.case_id
+                session.add(row)
+                audit.record(session, row.partnership, "bot", f"inbound_{outcome.status}", now,
+                             row.case_id, inbound_id=row.id, kind=outcome.kind,
+                             reason=outcome.reason)
+                server_id, folder = row.server_id, self._folder(outcome.status)
+            handled.append(outcome.kind)
+            if folder is not None:
+                self.mailbox.mark_processed(server_id, folder)
+
+    def run_due_actions(self, now: datetime) -> list[str]:
+        """Run every planned action due at now, each in its own transaction, exactly once."""
+        done = []
+        while True:
+            with transaction(self.database) as session:
+                due = session.exec(
+                    select(PlannedAction)
+                    .where(PlannedAction.status == "pending", col(PlannedAction.due_at) <= now)
+                    .order_by(col(PlannedAction.due_at), col(PlannedAction.id))
+                    .limit(CLAIM_BATCH).with_for_update(skip_locked=True)
+                ).all()
+                context = ActionContext(session, now, self.config)
+                for planned in due:
+                    find_action(planned.action)(context, planned)
+                    planned.status, planned.done_at = "done", now
+                    session.add(planned)
+                    done.append(planned.key)
+            if len(due) < CLAIM_BATCH:
+                return done
+
+    def _folder(self, status: str) -> str | None:
+        if status == "processed":
+            return self.config.settings.mailbox.processed_folder
+        if status == "quarantined":
+            return self.config.settings.mailbox.quarantine_folder
+        return None
+
+
+def _message_id(raw: bytes) -> str | None:
+    try:
+        value = BytesHeaderParser().parsebytes(raw).get("Message-ID")
+    except Exception:  # noqa: BLE001 - a header we cannot read is simply not a key.
+        return None
+    return str(value).strip()[:998] if value else None

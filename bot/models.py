@@ -1,0 +1,249 @@
+"""The database tables: cases, milestones, planned actions, messages in and out, votes, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC that refuses naive values and reads back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store the instant in UTC; a naive datetime is a bug and is refused."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Read the instant back as an aware UTC datetime (SQLite drops the offset)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def instant(nullable: bool = False, index: bool = False) -> Any:
+    """Declare a timezone-aware column."""
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Case(SQLModel, table=True):
+    """One Rapid Review: its reference, process, clock and where it has got to."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(index=True, max_length=64)
+    reference: str = Field(unique=True, max_length=32)
+    preset: str = Field(max_length=64)
+    status: str = Field(max_length=32, index=True)
+    clock_start: datetime = instant()
+    day0: date
+    opened_at: datetime = instant()
+    closed_at: datetime | None = instant(nullable=True)
+    referrer_email: str | None = Field(default=None, max_length=320)
+    decision: str | None = Field(default=None, max_length=32)
+    decision_rationale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The child's identity lives only in these columns so that it can be minimised and purged.
+    child_name: str | None = Field(default=None, max_length=200)
+    child_initials: str | None = Field(default=None, max_length=8)
+    child_dob: date | None = None
+
+
+class Milestone(SQLModel, table=True):
+    """A dated step of one case."""
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "key"),
+        Index("ix_milestone_open_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    key: str = Field(max_length=64)
+    label: str = Field(max_length=200)
+    due_at: datetime = instant()
+    day: int | None = None
+    statutory: bool = False
+    status: str = Field(default="pending", max_length=16)
+    done_at: datetime | None = instant(nullable=True)
+
+
+class PlannedAction(SQLModel, table=True):
+    """Something the engine must do at an instant: a reminder, a deadline check, an escalation.
+
+    The sweep claims due rows under a row lock, runs the named action and marks the row done
+    in the same transaction, so an action happens once however many processes sweep.
+    """
+
+    __table_args__ = (Index("ix_planned_action_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    key: str = Field(unique=True, max_length=200)
+    action: str = Field(max_length=64)
+    subject: str = Field(default="", max_length=200)
+    due_at: datetime = instant()
+    status: str = Field(default="pending", max_length=16)
+    done_at: datetime | None = instant(nullable=True)
+
+
+class AgencyRequest(SQLModel, table=True):
+    """One agency's information request on one case."""
+
+    __table_args__ = (UniqueConstraint("case_id", "agency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    agency_key: str = Field(max_length=64)
+    status: str = Field(default="open", max_length=16)
+    asked_at: datetime | None = instant(nullable=True)
+    due_at: datetime | None = instant(nullable=True)
+    closed_at: datetime | None = instant(nullable=True)
+
+
+class PartnerMember(SQLModel, table=True):
+    """A lead or deputy who may vote for a statutory partner organisation."""
+
+    __table_args__ = (UniqueConstraint("partnership", "partner_key", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    partner_key: str = Field(max_length=32)
+    role: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    slack_user_id: str | None = Field(default=None, max_length=32)
+
+
+class Ballot(SQLModel, table=True):
+    """A partner decision or a sign-off of one report version."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    kind: str = Field(max_length=16)
+    status: str = Field(default="open", max_length=16)
+    needed: int
+    closes_at: datetime = instant()
+    report_sha256: str | None = Field(default=None, max_length=64)
+    outcome: str | None = Field(default=None, max_length=32)
+
+
+class Vote(SQLModel, table=True):
+    """A partner organisation's vote on a ballot; a later vote by the same partner replaces it."""
+
+    __table_args__ = (UniqueConstraint("ballot_id", "partner_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    ballot_id: int = Field(foreign_key="ballot.id", index=True)
+    partner_key: str = Field(max_length=32)
+    member_email: str = Field(max_length=320)
+    choice: str = Field(max_length=32)
+    rationale: str = Field(default="", sa_column=Column(Text, nullable=False))
+    source: str = Field(max_length=16)
+    cast_at: datetime = instant()
+
+
+class Document(SQLModel, table=True):
+    """A stored file: a referral form, an agency return, a report version."""
+
+    __table_args__ = (UniqueConstraint("case_id", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    kind: str = Field(max_length=32)
+    filename: str = Field(max_length=300)
+    sha256: str = Field(max_length=64)
+    size: int
+    path: str = Field(max_length=1000)
+    stored_at: datetime = instant()
+
+
+class InboundMessage(SQLModel, table=True):
+    """A message seen in the mailbox, kept until it has been dealt with."""
+
+    __table_args__ = (
+        UniqueConstraint("mailbox", "server_id"),
+        UniqueConstraint("partnership", "message_id"),
+        Index("ix_inbound_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    mailbox: str = Field(max_length=320)
+    server_id: str = Field(max_length=500)
+    message_id: str | None = Field(default=None, max_length=998)
+    received_at: datetime = instant()
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="new", max_length=16)
+    kind: str | None = Field(default=None, max_length=32)
+    reason: str | None = Field(default=None, max_length=500)
+    case_id: int | None = Field(default=None, foreign_key="case.id")
+    handled_at: datetime | None = instant(nullable=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the same transaction as the change that caused it."""
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    channel: str = Field(max_length=16)
+    purpose: str = Field(max_length=64)
+    recipients: str = Field(sa_column=Column(Text, nullable=False))
+    message_id: str = Field(max_length=200)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    created_at: datetime = instant()
+    next_attempt_at: datetime = instant()
+    claimed_at: datetime | None = instant(nullable=True)
+    sent_at: datetime | None = instant(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One line of the append-only audit trail, chained to the one before by its hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64, index=True)
+    at: datetime = instant()
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    case_id: int | None = Field(default=None, index=True)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The newest audit hash of a partnership; locking this row serialises appends."""
+
+    partnership: str = Field(primary_key=True, max_length=64)
+    last_id: int = 0
+    last_hash: str = Field(max_length=64)
+
+
+class CursorState(SQLModel, table=True):
+    """Small durable state an adapter keeps between runs (a delta link, say)."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    value: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,65 @@
+"""Milestone actions: remind the business manager before a deadline, warn when it passes."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot import audit
+from bot.actions import ActionContext, action
+from bot.calendar import as_aware
+from bot.models import Case, Milestone, PlannedAction
+from bot.outbox import enqueue_mail
+from bot.process import SUBMISSION_KEY
+from bot.render import render_email
+
+
+@action("milestone_reminder")
+def remind(context: ActionContext, planned: PlannedAction) -> None:
+    """Before a milestone's deadline, tell the business manager if it is still open."""
+    case, milestone = _load(context, planned)
+    if milestone.status == "pending" and as_aware(context.now) < milestone.due_at:
+        _tell_business_manager(context, planned, case, milestone, "milestone_reminder")
+
+
+@action("milestone_overdue")
+def overdue(context: ActionContext, planned: PlannedAction) -> None:
+    """At a milestone's deadline, mark it overdue and warn the business manager if not done."""
+    case, milestone = _load(context, planned)
+    if milestone.status != "pending" or case.status == "closed":
+        return
+    milestone.status = "overdue"
+    context.session.add(milestone)
+    audit.record(context.session, case.partnership, "bot", "milestone_overdue", context.now,
+                 case.id, milestone=milestone.key)
+    _tell_business_manager(context, planned, case, milestone, "milestone_overdue")
+
+
+def _load(context: ActionContext, planned: PlannedAction) -> tuple[Case, Milestone]:
+    case = context.session.get_one(Case, planned.case_id)
+    milestone = context.session.exec(
+        select(Milestone).where(Milestone.case_id == case.id, Milestone.key == planned.subject)
+    ).one()
+    return case, milestone
+
+
+def _tell_business_manager(
+    context: ActionContext, planned: PlannedAction, case: Case, milestone: Milestone,
+    purpose: str,
+) -> None:
+    settings = context.config.settings
+    calendar = context.config.calendar
+    manager = settings.business_manager
+    email = render_email(
+        purpose,
+        recipient_name=manager.name, case_reference=case.reference,
+        milestone_label=milestone.label, due=milestone.due_at, statutory=milestone.statutory,
+        today_day=calendar.day_number(case.day0, calendar.local_date(context.now)),
+        submission_day=context.config.preset.milestone(SUBMISSION_KEY).day or "-",
+        signature=settings.partnership.signature or settings.partnership.name,
+    )
+    enqueue_mail(
+        context.session, partnership=case.partnership, key=planned.key, purpose=purpose,
+        sender=settings.mailbox.address, sender_name=settings.partnership.name,
+        to=[manager.email], subject=email.subject, text=email.text, html=email.html,
+        now=context.now, case_id=case.id,
+    )

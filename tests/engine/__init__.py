@@ -1,0 +1,1 @@
+"""Engine tests: step(now), the outbox, the audit trail, crashes and concurrency."""

@@ -1,0 +1,315 @@
+"""step(now) on SQLite and a real PostgreSQL: milestones, outbox, inbound, audit, states."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select, update
+from typer.testing import CliRunner
+
+from bot import audit
+from bot.calendar import parse_instant
+from bot.case_state import IllegalTransition, transition
+from bot.cases import mark_milestone_done, open_case
+from bot.cli import app
+from bot.config import Config, config_from_document
+from bot.db import transaction
+from bot.engine import Engine
+from bot.mailbox import FetchedMail
+from bot.models import AuditEntry, Case, InboundMessage, Milestone, OutboxMessage, PlannedAction
+from bot.outbox import RetryPolicy
+from bot.service import build_engine
+from tests.recording import RecordingMailbox
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERRAL = parse_instant("2026-12-18T10:00")
+
+
+def make_config(url: str) -> Config:
+    document: dict[str, Any] = tomllib.loads(
+        (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    )
+    document["database"]["url"] = url
+    # No closures: the dates below are Oldham's own, worked out in tests/test_calendar.py.
+    document["partnership"]["closure_dates"] = []
+    return config_from_document(document)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path) -> RecordingMailbox:
+    return RecordingMailbox(tmp_path / "sent.jsonl")
+
+
+@pytest.fixture
+def engine(database_url: str, mailbox: RecordingMailbox) -> Iterator[Engine]:
+    built = build_engine(make_config(database_url), mailbox)
+    yield built
+    built.database.dispose()
+
+
+def open_referral(engine: Engine) -> str:
+    with transaction(engine.database) as session:
+        return open_case(session, engine.config, REFERRAL, REFERRAL, actor="test").reference
+
+
+def milestone_status(engine: Engine) -> dict[str, str]:
+    with transaction(engine.database) as session:
+        return {m.key: m.status for m in session.exec(select(Milestone))}
+
+
+def test_a_case_moves_through_its_milestones_on_the_preset_dates(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    # Given an Oldham case referred on Friday 18 December 2026,
+    reference = open_referral(engine)
+    # when the engine steps just before and just after Day 1's 17:00 cut-off,
+    engine.step(parse_instant("2026-12-21T16:59"))
+    before = milestone_status(engine)
+    engine.step(parse_instant("2026-12-21T17:00"))
+    after = milestone_status(engine)
+    # then Day 1's milestones fall due at 17:00 exactly, and nothing later does.
+    assert before["partner_decision"] == "pending"
+    assert after["partner_decision"] == "overdue"
+    assert after["acknowledge"] == "overdue"
+    assert after["agency_requests"] == "pending"
+    # The business manager was told of each, once, with the case reference in the subject.
+    subjects = [record["subject"] for record in mailbox.records()]
+    assert sum("OVERDUE" in subject and reference in subject for subject in subjects) == 2
+    # And the Day 15 submission falls due at 16:00 on Wednesday 13 January 2027.
+    engine.step(parse_instant("2027-01-13T15:59"))
+    assert milestone_status(engine)["submit_national_panel"] == "pending"
+    engine.step(parse_instant("2027-01-13T16:00"))
+    assert milestone_status(engine)["submit_national_panel"] == "overdue"
+
+
+def test_a_statutory_milestone_is_warned_of_a_working_day_ahead(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    open_referral(engine)
+    # Given the Day 15 16:00 submission, the reminder falls at 16:00 on Day 14.
+    engine.step(parse_instant("2027-01-12T15:59"))
+    assert not any("Report submitted" in r["subject"] for r in mailbox.records())
+    engine.step(parse_instant("2027-01-12T16:00"))
+    reminders = [r for r in mailbox.records() if "Report submitted" in r["subject"]]
+    assert len(reminders) == 1
+    assert reminders[0]["subject"].startswith("[RR-2026-001] Due 16:00 on Wednesday 13 January")
+
+
+def test_step_twice_at_the_same_instant_does_nothing_the_second_time(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    open_referral(engine)
+    now = parse_instant("2026-12-31T17:30")
+    first = engine.step(now)
+    second = engine.step(now)
+    assert first.actions and first.dispatch.sent
+    assert second.idle
+    assert set(mailbox.send_counts().values()) == {1}
+
+
+def test_a_milestone_done_in_time_is_not_chased_and_later_steps_are_redated(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    # Given Oldham's decision feedback is due two working days after the decision,
+    reference = open_referral(engine)
+    with transaction(engine.database) as session:
+        case = session.exec(select(Case).where(Case.reference == reference)).one()
+        # when the partners decide early, on Day 0 at 15:00,
+        mark_milestone_done(session, engine.config, case, "partner_decision",
+                            parse_instant("2026-12-18T15:00"), actor="test")
+        feedback = session.exec(
+            select(Milestone).where(Milestone.key == "decision_feedback")
+        ).one()
+    # then the feedback moves to Tuesday 22 December (two working days after Friday),
+    assert feedback.due_at == parse_instant("2026-12-22T17:00")
+    engine.step(parse_instant("2026-12-22T17:00"))
+    # and no reminder or overdue warning is sent about the decision.
+    assert not any("Virtual Panel" in r["subject"] for r in mailbox.records())
+    assert milestone_status(engine)["decision_feedback"] == "overdue"
+
+
+def test_a_transient_failure_is_retried_after_retry_after_and_sent_once(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    open_referral(engine)
+    mailbox.fail_next, mailbox.retry_after = 1, 600.0
+    now = parse_instant("2026-12-21T17:00")
+    report = engine.step(now)
+    # The first send failed and waits at least the server's Retry-After of ten minutes.
+    (failed_key,) = report.dispatch.retried
+    assert failed_key not in engine.step(now + timedelta(minutes=9)).dispatch.sent
+    with transaction(engine.database) as session:
+        waiting = session.exec(select(OutboxMessage).where(OutboxMessage.attempts == 1,
+                                                           OutboxMessage.status == "pending"))
+        assert all(row.next_attempt_at >= now + timedelta(seconds=600) for row in waiting)
+    engine.step(now + timedelta(minutes=11))
+    with transaction(engine.database) as session:
+        statuses = {row.status for row in session.exec(select(OutboxMessage))}
+    assert statuses == {"sent"}
+    assert set(mailbox.send_counts().values()) == {1}
+
+
+def test_a_message_that_keeps_failing_becomes_a_dead_letter(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    open_referral(engine)
+    engine.retry_policy = RetryPolicy(base_seconds=1, cap_seconds=60, max_attempts=3)
+    mailbox.fail_next, mailbox.retry_after = 1000, None
+    now = parse_instant("2026-12-21T17:00")
+    for minutes in range(0, 30, 2):
+        engine.step(now + timedelta(minutes=minutes))
+    with transaction(engine.database) as session:
+        rows = session.exec(select(OutboxMessage)).all()
+        assert rows and {row.status for row in rows} == {"dead"}
+        assert {row.attempts for row in rows} == {3}
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "dead_letter")).all()
+    assert mailbox.records() == []
+
+
+def test_a_send_interrupted_after_the_server_took_it_is_found_in_sent_not_resent(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    # Given a row claimed for sending whose process died after the server accepted it,
+    open_referral(engine)
+    now = parse_instant("2026-12-21T17:00")
+    engine.run_due_actions(now)
+    with transaction(engine.database) as session:
+        row = session.exec(select(OutboxMessage)).first()
+        assert row is not None
+        row.status, row.claimed_at = "sending", now
+        session.add(row)
+        message_id = row.message_id
+    mailbox.send(_email(message_id))
+    # when the lease runs out and the dispatcher comes back to it,
+    engine.step(now + timedelta(minutes=1))
+    assert mailbox.send_counts()[message_id] == 1
+    report = engine.step(now + timedelta(minutes=6))
+    # then it is found in Sent and marked sent without a second copy.
+    assert message_id in {m for m in mailbox.send_counts()}
+    assert mailbox.send_counts()[message_id] == 1
+    assert report.dispatch.found_in_sent
+
+
+def test_inbound_mail_is_kept_deduplicated_and_never_silently_dropped(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    raw = (b"From: someone@elsewhere.example\r\nTo: rapidreview@exampleshire.example\r\n"
+           b"Subject: hello\r\nMessage-ID: <one@elsewhere.example>\r\n\r\nHi\r\n")
+    mailbox.inbox = [FetchedMail("a1", raw), FetchedMail("a2", raw)]
+    now = parse_instant("2026-12-21T10:00")
+    report = engine.step(now)
+    # One message is stored (the second copy has the same Message-ID) and, with no handler
+    # that recognises it, quarantined with the reason and moved to the Quarantine folder.
+    assert report.fetched == 1
+    with transaction(engine.database) as session:
+        rows = session.exec(select(InboundMessage)).all()
+    assert [(r.status, r.reason) for r in rows] == [
+        ("quarantined", "no handler recognised this message")
+    ]
+    assert ("a1", "Quarantine") in mailbox.moved
+    # The second copy follows its original to the same folder on the next step.
+    assert engine.step(now).fetched == 0
+    assert ("a2", "Quarantine") in mailbox.moved
+
+
+def test_an_illegal_transition_raises_and_changes_nothing(engine: Engine) -> None:
+    reference = open_referral(engine)
+    with pytest.raises(IllegalTransition, match="cannot go from received to submitted"):
+        with transaction(engine.database) as session:
+            case = session.exec(select(Case).where(Case.reference == reference)).one()
+            transition(session, case, "submitted", "test", REFERRAL)
+    with transaction(engine.database) as session:
+        case = session.exec(select(Case).where(Case.reference == reference)).one()
+        assert case.status == "received"
+        transition(session, case, "acknowledged", "test", REFERRAL)
+    with transaction(engine.database) as session:
+        assert session.exec(select(Case)).one().status == "acknowledged"
+
+
+def test_naive_datetimes_are_refused_by_the_database(engine: Engine) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        with transaction(engine.database) as session:
+            session.add(PlannedAction(partnership="x", key="k", action="a",
+                                      due_at=datetime(2026, 1, 1)))
+            session.flush()
+
+
+def test_audit_verify_names_the_first_edited_entry(engine: Engine) -> None:
+    open_referral(engine)
+    engine.step(parse_instant("2026-12-21T17:00"))
+    with transaction(engine.database) as session:
+        checks = audit.verify(session)
+        assert [check.ok for check in checks] == [True]
+        target = session.exec(select(AuditEntry).order_by(AuditEntry.id).offset(3)).first()
+        assert target is not None
+        session.exec(update(AuditEntry).where(AuditEntry.id == target.id)  # type: ignore[call-overload]
+                     .values(actor="someone else"))
+    with transaction(engine.database) as session:
+        (check,) = audit.verify(session)
+    assert check.first_broken_id == target.id
+
+
+def test_rrbot_tick_drives_a_case_from_day_0_to_day_15(tmp_path: Path) -> None:
+    # Given a config on the embedded default in a folder of its own,
+    config = tmp_path / "config.toml"
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    config.write_text(text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
+                                   "closure_dates = []"), encoding="utf-8")
+    runner = CliRunner()
+    opened = runner.invoke(app, ["case", "open", "--config", str(config),
+                                 "--start", "2026-12-18T10:00", "--now", "2026-12-18T10:01"])
+    assert opened.exit_code == 0, opened.output
+    # when rrbot tick runs at the end of each working day of the Christmas fortnight,
+    overdue_by_day: dict[str, list[str]] = {}
+    for day in ["2026-12-21", "2026-12-22", "2026-12-23", "2026-12-29", "2026-12-31",
+                "2027-01-05", "2027-01-07", "2027-01-11", "2027-01-12", "2027-01-13"]:
+        result = runner.invoke(app, ["tick", "--config", str(config), "--now", f"{day}T17:00"])
+        assert result.exit_code == 0, result.output
+        listing = runner.invoke(app, ["cases", "--config", str(config), "--json",
+                                      "--now", f"{day}T17:00"])
+        overdue_by_day[day] = __import__("json").loads(listing.stdout)[0]["overdue"]
+    # then each milestone has become overdue on the day the Oldham preset says.
+    first_seen: dict[str, str] = {}
+    for day, keys in overdue_by_day.items():
+        for key in keys:
+            first_seen.setdefault(key, day)
+    assert first_seen == {
+        "acknowledge": "2026-12-21", "partner_decision": "2026-12-21",
+        "agency_requests": "2026-12-22", "decision_feedback": "2026-12-23",
+        "notify_national_panel": "2026-12-29", "agency_returns_due": "2026-12-31",
+        "collation": "2027-01-05", "rr_meeting": "2027-01-07", "draft_report": "2027-01-11",
+        "partner_signoff": "2027-01-12", "submit_national_panel": "2027-01-13",
+    }
+    verify = runner.invoke(app, ["audit", "verify", "--config", str(config)])
+    assert verify.exit_code == 0 and "intact" in verify.stdout
+
+
+def _email(message_id: str) -> Any:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Message-ID"] = message_id
+    message["To"] = "x@example.org"
+    message["Subject"] = "stand-in for the message the server accepted"
+    message.set_content("body")
+    return message
+
+
+def test_utc_round_trip(engine: Engine) -> None:
+    reference = open_referral(engine)
+    with transaction(engine.database) as session:
+        case = session.exec(select(Case).where(Case.reference == reference)).one()
+    assert case.clock_start == datetime(2026, 12, 18, 10, tzinfo=UTC)
+    assert case.clock_start.tzinfo is not None
