@@ -18,10 +18,16 @@ from bot.cases import CaseNotFound, find_case, mark_milestone_done, open_case
 from bot.config import Config, ConfigError, load_config, missing_secrets
 from bot.db import transaction
 from bot.engine import Engine
-from bot.mailbox import MailboxError
+from bot.mailbox import MailboxError, MemoryCursorStore
 from bot.process import load_preset, preset_names
 from bot.reports import case_summaries
-from bot.service import build_engine, database_url, open_database, record_config_load
+from bot.service import (
+    build_engine,
+    database_url,
+    open_database,
+    open_mailbox,
+    record_config_load,
+)
 from bot.timeline import Timeline, plan
 
 app = typer.Typer(
@@ -247,6 +253,26 @@ def milestone_done(
     except (CaseNotFound, KeyError) as exc:
         fail(str(exc.args[0]))
     console.print(f"{case}: {key} done", markup=False)
+
+
+@app.command("check-mailbox")
+def check_mailbox(config: RequiredConfig) -> None:
+    """Connect to the configured mailbox and list the folders the bot will use."""
+    loaded = _load(config)
+    missing = missing_secrets(loaded.settings)
+    if missing:
+        fail(*(f"{config}: {line}" for line in missing))
+    mailbox = open_mailbox(loaded, MemoryCursorStore())
+    try:
+        lines = mailbox.check()
+    except MailboxError as exc:
+        fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
+    finally:
+        mailbox.close()
+    console.print(f"mailbox {loaded.settings.mailbox.address} via"
+                  f" {loaded.settings.mailbox.backend}: OK", markup=False)
+    for line in lines:
+        console.print(f"  {line}", markup=False, highlight=False)
 
 
 @audit_app.command("verify")

@@ -80,7 +80,10 @@ class Mailbox(Protocol):
         ...
 
     def mark_processed(self, server_id: str, folder: str) -> None:
-        """Move a fetched message out of the inbox into folder, creating the folder if needed."""
+        """Move a fetched message out of the inbox into folder, creating the folder if needed.
+
+        Moving a message already moved does nothing: the engine may repeat it after a crash.
+        """
         ...
 
     def send(self, message: EmailMessage) -> None:

@@ -164,8 +164,9 @@ class Dispatcher:
             ).all()
             claimed = []
             for row in rows:
-                # A row still marked 'sending' was being sent when its process stopped.
-                uncertain = row.status == "sending"
+                # A row still marked 'sending' was being sent when its process stopped, and a
+                # failed attempt may have reached some recipients: both are looked up first.
+                uncertain = row.status == "sending" or row.attempts > 0
                 row.status = "sending"
                 row.claimed_at = now
                 session.add(row)

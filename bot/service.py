@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -57,16 +59,56 @@ def open_database(config: Config) -> DatabaseEngine:
     return database
 
 
-def open_mailbox(config: Config, cursor_store: CursorStore) -> Mailbox:
+def open_mailbox(
+    config: Config, cursor_store: CursorStore, environ: Mapping[str, str] | None = None
+) -> Mailbox:
     """Build the configured mailbox adapter (imported here, at the edge, only when chosen)."""
     settings = config.settings.mailbox
-    if settings.backend == "maildir":
-        from bot.adapters.mail.maildir import MaildirMailbox
+    secrets = os.environ if environ is None else environ
+    if settings.backend == "imap" and settings.imap and settings.smtp:
+        from bot.adapters.mail.imap import ImapSmtpMailbox
 
-        root = base_folder(config) / settings.maildir.path
-        root.mkdir(parents=True, exist_ok=True)
-        return MaildirMailbox(root, settings.address)
-    raise NotImplementedError(f"the {settings.backend} mailbox is not wired up yet")
+        imap, smtp = settings.imap, settings.smtp
+        # One account reads and sends; the SMTP section says where and how to send.
+        return ImapSmtpMailbox(
+            imap_host=imap.host, imap_port=imap.port, imap_security=imap.security,
+            smtp_host=smtp.host, smtp_port=smtp.port, smtp_security=smtp.security,
+            username=imap.username, password=_secret(secrets, imap.password_env),
+            oauth2_token=_secret(secrets, imap.oauth2_token_env), ca_file=imap.ca_file,
+            inbox=imap.inbox, sent_folder=imap.sent_folder, save_to_sent=smtp.save_to_sent,
+            use_idle=imap.use_idle, poll_seconds=settings.poll_seconds, name=settings.address,
+            folders=(settings.processed_folder, settings.quarantine_folder),
+        )
+    if settings.backend == "graph" and settings.graph:
+        from bot.adapters.mail.graph import GraphMailbox
+
+        graph = settings.graph
+        return GraphMailbox(
+            tenant_id=graph.tenant_id, client_id=graph.client_id,
+            client_secret=_secret(secrets, graph.client_secret_env) or "",
+            mailbox_address=settings.address, authority_url=graph.authority_url,
+            graph_url=graph.graph_url, poll_seconds=settings.poll_seconds,
+            cursor_store=cursor_store,
+        )
+    if settings.backend == "ews" and settings.ews:
+        from bot.adapters.mail.ews import EwsMailbox
+
+        ews = settings.ews
+        return EwsMailbox(
+            endpoint=ews.endpoint, primary_smtp_address=settings.address,
+            username=ews.username, password=_secret(secrets, ews.password_env),
+            auth_type=ews.auth_type, access_type=ews.access_type,
+            poll_seconds=settings.poll_seconds,
+        )
+    from bot.adapters.mail.maildir import MaildirMailbox
+
+    root = base_folder(config) / settings.maildir.path
+    root.mkdir(parents=True, exist_ok=True)
+    return MaildirMailbox(root, settings.address)
+
+
+def _secret(environ: Mapping[str, str], variable: str | None) -> str | None:
+    return environ.get(variable) if variable else None
 
 
 def build_engine(config: Config, mailbox: Mailbox | None = None) -> Engine:

@@ -1,0 +1,1 @@
+"""Tests of the mail adapters against real servers and loopback fakes."""

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the real test servers come from tests.servers.fixtures."""
+
+pytest_plugins = ["tests.servers.fixtures"]
