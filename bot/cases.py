@@ -9,6 +9,7 @@ from sqlmodel import Session, col, func, select
 from bot import audit
 from bot.calendar import as_aware
 from bot.config import Config
+from bot.events import publish
 from bot.models import Case, Milestone, PlannedAction
 from bot.process import Reminder
 from bot.timeline import plan, reminder_at
@@ -63,6 +64,7 @@ def open_case(
     audit.record(session, partnership, actor, "case_opened", now, case.id,
                  reference=case.reference, preset=case.preset,
                  clock_start=clock_start.isoformat())
+    publish("case_opened", session, config, case, now)
     return case
 
 

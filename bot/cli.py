@@ -288,6 +288,12 @@ def audit_verify(config: RequiredConfig) -> None:
         raise typer.Exit(1)
 
 
+# Command groups kept in modules of their own register themselves here.
+from bot.cli_requests import register as register_requests  # noqa: E402
+
+register_requests(app)
+
+
 def main() -> None:
     """Run the command line."""
     app()

@@ -220,6 +220,17 @@ class ChatSettings(Strict):
         return self
 
 
+class AgencyRequestSettings(Strict):
+    """What goes with an information request to an agency."""
+
+    form_path: str | None = None
+    meeting_start: time = time(10, 0)
+    meeting_minutes: int = Field(default=120, ge=15, le=600)
+    meeting_location: str = "Microsoft Teams (link to follow)"
+
+    _clock = field_validator("meeting_start", mode="before")(parse_clock)
+
+
 class NationalPanelSettings(Strict):
     """The National Child Safeguarding Practice Review Panel's mailbox."""
 
@@ -238,6 +249,7 @@ class Settings(Strict):
     national_panel: NationalPanelSettings = Field(default_factory=NationalPanelSettings)
     partners: Partners
     agencies: list[Agency] = Field(default_factory=list)
+    agency_requests: AgencyRequestSettings = Field(default_factory=AgencyRequestSettings)
 
     @model_validator(mode="after")
     def _unique_agencies(self) -> Settings:

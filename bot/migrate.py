@@ -24,7 +24,8 @@ def upgrade(engine: Engine) -> None:
     config = alembic_config(engine)
     with engine.connect() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # Each feature adds its own revision after 0001; "heads" applies every branch.
+        command.upgrade(config, "heads")
         connection.commit()
 
 

@@ -112,6 +112,11 @@ class AgencyRequest(SQLModel, table=True):
     asked_at: datetime | None = instant(nullable=True)
     due_at: datetime | None = instant(nullable=True)
     closed_at: datetime | None = instant(nullable=True)
+    # The agency's latest reply (return, no_involvement, extension_request, question).
+    reply_kind: str | None = Field(default=None, max_length=32)
+    replied_at: datetime | None = instant(nullable=True)
+    # Set when a contact bounced or is away: chasing goes to the alternate or senior officer.
+    contact_problem: str | None = Field(default=None, max_length=32)
 
 
 class PartnerMember(SQLModel, table=True):

@@ -86,11 +86,11 @@ def enqueue_mail(
     message_id = message_id_for(key, domain)
     message = EmailMessage()
     # Headers go through the email library's API, which folds and encodes them safely.
-    message["From"] = formataddr((sender_name, sender))
+    message["From"] = formataddr((display_name(sender_name), sender))
     message["To"] = ", ".join(to)
     if cc:
         message["Cc"] = ", ".join(cc)
-    message["Subject"] = subject.replace("\r", " ").replace("\n", " ")
+    message["Subject"] = one_line(subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = auto_submitted
@@ -117,6 +117,21 @@ def enqueue_mail(
     audit.record(session, partnership, "bot", "queued", now, case_id, purpose=purpose,
                  outbox_id=row.id, recipients=row.recipients)
     return row
+
+
+def display_name(name: str) -> str:
+    """Make a name safe to show before an address.
+
+    The email library drops the quotes round a long display name when it folds the header,
+    so characters that would then be read as address syntax are left out.
+    """
+    kept = "".join(" " if character in '<>@,;:\\"[]()' else character for character in name)
+    return one_line(kept)[:78]
+
+
+def one_line(value: str) -> str:
+    """Fold any line breaks out of a header value, so no text can start a header of its own."""
+    return " ".join(value.split())
 
 
 @dataclass

@@ -1,0 +1,69 @@
+"""Chasing agency requests: reminders before the deadline, escalation after it, daily."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot.actions import ActionContext, action
+from bot.agency_requests import (
+    CLOSED_STATUSES,
+    plan_next_escalation,
+    request_agencies,
+    tell_agency,
+    tell_escalation,
+)
+from bot.events import Event, subscribe
+from bot.models import AgencyRequest, Case, PlannedAction
+
+
+@subscribe("case_decided")
+def ask_agencies_when_a_rapid_review_is_decided(event: Event) -> None:
+    """Send the information requests as soon as the partners decide on a Rapid Review."""
+    if event.payload.get("decision") == "rapid_review":
+        request_agencies(event.session, event.config, event.case, event.now, actor="bot")
+
+
+@action("agency_reminder")
+def remind(context: ActionContext, planned: PlannedAction) -> None:
+    """Remind an agency whose return is still outstanding."""
+    _chase(context, planned, "agency_reminder")
+
+
+@action("agency_final_reminder")
+def final_reminder(context: ActionContext, planned: PlannedAction) -> None:
+    """On the due day, the last reminder before escalation."""
+    _chase(context, planned, "agency_final_reminder")
+
+
+@action("agency_escalation")
+def escalate(context: ActionContext, planned: PlannedAction) -> None:
+    """After a missed deadline: the senior officer and the business manager, then daily."""
+    found = _request(context, planned)
+    if found is None:
+        return
+    case, request = found
+    number = int(planned.key.rpartition(":")[2])
+    tell_escalation(context.session, context.config, case, request, context.now, number)
+    plan_next_escalation(context.session, context.config, case, request, planned.due_at,
+                         number + 1)
+
+
+def _chase(context: ActionContext, planned: PlannedAction, purpose: str) -> None:
+    found = _request(context, planned)
+    if found is None:
+        return
+    case, request = found
+    # The outbox key is the planned action's key, so each reminder is sent once.
+    suffix = planned.key.removeprefix(f"{case.reference}:agency:{request.agency_key}:")
+    tell_agency(context.session, context.config, case, request, purpose, context.now,
+                key_suffix=suffix)
+
+
+def _request(context: ActionContext, planned: PlannedAction) -> tuple[Case, AgencyRequest] | None:
+    case = context.session.get_one(Case, planned.case_id)
+    request = context.session.exec(select(AgencyRequest).where(
+        AgencyRequest.case_id == case.id, AgencyRequest.agency_key == planned.subject,
+    )).first()
+    if request is None or request.status in CLOSED_STATUSES or case.status == "closed":
+        return None
+    return case, request

@@ -1,0 +1,1 @@
+"""Agency information requests: sending, chasing, escalating, extensions, templates."""
