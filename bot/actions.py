@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from bot.mailbox import Mailbox
 from bot.models import PlannedAction
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class ActionContext:
     session: Session
     now: datetime
     config: Config
+    # The mailbox, for the few actions that look in Sent; none in planning-only contexts.
+    mailbox: Mailbox | None = None
 
 
 ActionFunction = Callable[[ActionContext, PlannedAction], None]
@@ -58,3 +61,27 @@ def discover() -> None:
         package = importlib.import_module(package_name)
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package_name}.{module.name}")
+
+
+PeriodicFunction = Callable[[ActionContext], None]
+_PERIODIC: dict[str, PeriodicFunction] = {}
+
+
+def periodic(name: str) -> Callable[[PeriodicFunction], PeriodicFunction]:
+    """Register a function the engine calls on every step to plan a recurring job's next run.
+
+    The function must be cheap and idempotent: it only plans a PlannedAction when none is
+    pending, and the planned action does the work when it falls due.
+    """
+
+    def register(function: PeriodicFunction) -> PeriodicFunction:
+        _PERIODIC[name] = function
+        return function
+
+    return register
+
+
+def periodic_jobs() -> list[tuple[str, PeriodicFunction]]:
+    """Return every registered periodic planner by name, discovering plugins on first use."""
+    discover()
+    return sorted(_PERIODIC.items())

@@ -20,8 +20,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
         {"awaiting_decision", "rapid_review", "no_further_action", "learning_review"}
     ),
     "rapid_review": frozenset({"requests_sent"}),
-    "requests_sent": frozenset({"returns_collected", "meeting_held"}),
-    "returns_collected": frozenset({"meeting_held"}),
+    # A report version arriving shows the meeting was held, whether or not it was recorded.
+    "requests_sent": frozenset({"returns_collected", "meeting_held", "draft_report"}),
+    "returns_collected": frozenset({"meeting_held", "draft_report"}),
     "meeting_held": frozenset({"draft_report"}),
     "draft_report": frozenset({"signed_off"}),
     "signed_off": frozenset({"draft_report", "submitted"}),

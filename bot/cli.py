@@ -255,6 +255,24 @@ def milestone_done(
     console.print(f"{case}: {key} done", markup=False)
 
 
+@app.command()
+def run(config: RequiredConfig) -> None:
+    """Run the service until SIGTERM or Ctrl-C: mail, deadlines, reminders, sending."""
+    loaded = _load(config)
+    missing = missing_secrets(loaded.settings)
+    if missing:
+        fail(*(f"{config}: {line}" for line in missing))
+    from bot.logs import configure
+    from bot.scheduler import Service
+
+    configure(loaded.settings.service.log_format, loaded.settings.service.log_level)
+    try:
+        service = Service(loaded)
+    except MailboxError as exc:
+        fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
+    service.run_until_signalled()
+
+
 @app.command("check-mailbox")
 def check_mailbox(config: RequiredConfig) -> None:
     """Connect to the configured mailbox and list the folders the bot will use."""
@@ -289,9 +307,15 @@ def audit_verify(config: RequiredConfig) -> None:
 
 
 # Command groups kept in modules of their own register themselves here.
+from bot.cli_report import register as register_report  # noqa: E402
 from bot.cli_requests import register as register_requests  # noqa: E402
 
 register_requests(app)
+register_report(app)
+
+from bot.cli_chat import register as register_chat  # noqa: E402
+
+register_chat(app)
 
 
 def main() -> None:

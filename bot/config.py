@@ -181,6 +181,8 @@ class MailboxSettings(Strict):
     quarantine_folder: str = "Quarantine"
     poll_seconds: int = Field(default=60, ge=5, le=3600)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    trusted_authserv_id: str | None = Field(default=None, pattern=DOMAIN_PATTERN)
+    unauthenticated: Literal["flag", "accept"] = "flag"
     maildir: MaildirSettings = Field(default_factory=MaildirSettings)
     imap: ImapSettings | None = None
     smtp: SmtpSettings | None = None
@@ -231,10 +233,68 @@ class AgencyRequestSettings(Strict):
     _clock = field_validator("meeting_start", mode="before")(parse_clock)
 
 
+# The fields a referral form must fill in, by the names bot/referral_form.py knows.
+REFERRAL_FIELDS = (
+    "child_name", "child_dob", "address", "incident_date", "agencies_involved", "reason",
+    "referrer_name", "referrer_agency",
+)
+
+
+class IntakeSettings(Strict):
+    """How referrals and agency returns are taken in: required fields, files kept."""
+
+    required_fields: list[str] = Field(default_factory=lambda: [
+        "child_name", "child_dob", "address", "incident_date", "agencies_involved", "reason",
+    ])
+    return_incomplete: bool = False
+    documents_folder: str = "var/documents"
+    allowed_attachment_types: list[str] = Field(
+        default_factory=lambda: [".docx", ".pdf", ".xlsx", ".csv", ".txt"]
+    )
+
+    @field_validator("required_fields")
+    @classmethod
+    def _known_fields(cls, fields: list[str]) -> list[str]:
+        unknown = [field for field in fields if field not in REFERRAL_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; known: {', '.join(REFERRAL_FIELDS)}")
+        return fields
+
+    @field_validator("allowed_attachment_types")
+    @classmethod
+    def _suffixes(cls, suffixes: list[str]) -> list[str]:
+        for suffix in suffixes:
+            if not suffix.startswith(".") or len(suffix) < 2:
+                raise ValueError(f"{suffix!r} is not a file suffix like \".docx\"")
+        return [suffix.lower() for suffix in suffixes]
+
+
+class ServiceSettings(Strict):
+    """How the long-running service logs and reports its health."""
+
+    log_format: Literal["keyvalue", "json"] = "keyvalue"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=8765, ge=0, le=65535)
+    sweep_seconds: int = Field(default=60, ge=1, le=3600)
+    outbox_lease_seconds: int = Field(default=60, ge=1, le=3600)
+
+
 class NationalPanelSettings(Strict):
     """The National Child Safeguarding Practice Review Panel's mailbox."""
 
     email: str = Field(default=NATIONAL_PANEL_ADDRESS, pattern=EMAIL_PATTERN)
+
+
+class DigestSettings(Strict):
+    """When the business manager's digests go out and how much of the child they name."""
+
+    daily_at: time = time(8, 30)
+    weekly_on_monday: bool = True
+    child_identity: Literal["none", "initials", "full"] = "initials"
+    amber_within_working_days: int = Field(default=1, ge=0, le=5)
+
+    _clock = field_validator("daily_at", mode="before")(parse_clock)
 
 
 class Settings(Strict):
@@ -250,6 +310,9 @@ class Settings(Strict):
     partners: Partners
     agencies: list[Agency] = Field(default_factory=list)
     agency_requests: AgencyRequestSettings = Field(default_factory=AgencyRequestSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
 
     @model_validator(mode="after")
     def _unique_agencies(self) -> Settings:

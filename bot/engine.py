@@ -8,17 +8,19 @@ from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 
 from sqlalchemy import Engine as DatabaseEngine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot import audit
-from bot.actions import ActionContext, find_action
+from bot.actions import ActionContext, find_action, periodic_jobs
 from bot.calendar import as_aware
+from bot.chat import ChatChannel
 from bot.config import Config
 from bot.db import CLAIM_BATCH, transaction
 from bot.mailbox import Mailbox
 from bot.models import InboundMessage, PlannedAction
 from bot.outbox import Dispatcher, DispatchReport, RetryPolicy
-from bot.pipeline import InboundContext, handle
+from bot.pipeline import InboundContext, Outcome, handle
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class Engine:
     database: DatabaseEngine
     mailbox: Mailbox
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # The chat backend queued chat rows go to; without one they wait in the outbox.
+    chat: ChatChannel | None = None
 
     def step(self, now: datetime) -> StepReport:
         """Do everything due at now; a second call at the same instant does nothing more."""
@@ -54,8 +58,10 @@ class Engine:
         report = StepReport()
         report.fetched = self.ingest(now)
         report.handled = self.handle_inbound(now)
+        self.plan_periodic_jobs(now)
         report.actions = self.run_due_actions(now)
-        report.dispatch = Dispatcher(self.database, self.mailbox, self.retry_policy).dispatch(now)
+        report.dispatch = Dispatcher(self.database, self.mailbox, self.retry_policy,
+                                     self.chat).dispatch(now)
         return report
 
     def ingest(self, now: datetime) -> int:
@@ -91,25 +97,46 @@ class Engine:
         """Run the handler pipeline over stored messages not yet dealt with."""
         handled: list[str] = []
         while True:
-            with transaction(self.database) as session:
-                row = session.exec(
-                    select(InboundMessage).where(InboundMessage.status == "new")
-                    .order_by(col(InboundMessage.id)).limit(1).with_for_update(skip_locked=True)
-                ).first()
-                if row is None:
-                    return handled
-                outcome = handle(InboundContext(session, now, self.config), row)
-                row.status, row.kind = outcome.status, outcome.kind
-                row.reason, row.handled_at = outcome.reason or None, now
-                row.case_id = outcome.case_id or row.case_id
-                session.add(row)
-                audit.record(session, row.partnership, "bot", f"inbound_{outcome.status}", now,
-                             row.case_id, inbound_id=row.id, kind=outcome.kind,
-                             reason=outcome.reason)
-                server_id, folder = row.server_id, self._folder(outcome.status)
+            row_id: int | None = None
+            try:
+                with transaction(self.database) as session:
+                    row = session.exec(
+                        select(InboundMessage).where(InboundMessage.status == "new")
+                        .order_by(col(InboundMessage.id)).limit(1)
+                        .with_for_update(skip_locked=True)
+                    ).first()
+                    if row is None:
+                        return handled
+                    row_id = row.id
+                    outcome = handle(InboundContext(session, now, self.config), row)
+                    row.status, row.kind = outcome.status, outcome.kind
+                    row.reason, row.handled_at = outcome.reason or None, now
+                    row.case_id = outcome.case_id or row.case_id
+                    session.add(row)
+                    audit.record(session, row.partnership, "bot", f"inbound_{outcome.status}",
+                                 now, row.case_id, inbound_id=row.id, kind=outcome.kind,
+                                 reason=outcome.reason)
+                    server_id, folder = row.server_id, self._folder(outcome.status)
+            except Exception as exc:
+                # A message whose handling cannot even be committed is quarantined, so that it
+                # never blocks the inbox; a failure before any row was claimed is re-raised.
+                if row_id is None:
+                    raise
+                outcome, server_id = self._quarantine_failed(row_id, now, exc)
+                folder = self._folder(outcome.status)
             handled.append(outcome.kind)
             if folder is not None:
                 self.mailbox.mark_processed(server_id, folder)
+
+    def plan_periodic_jobs(self, now: datetime) -> None:
+        """Let each recurring job (the digest, say) plan its next run if none is pending."""
+        for name, plan_next in periodic_jobs():
+            try:
+                with transaction(self.database) as session:
+                    plan_next(ActionContext(session, now, self.config))
+            except IntegrityError:
+                # Another process planned the same run first; its row is the one that counts.
+                log.debug("periodic job %s was planned by another process", name)
 
     def run_due_actions(self, now: datetime) -> list[str]:
         """Run every planned action due at now, each in its own transaction, exactly once."""
@@ -122,7 +149,7 @@ class Engine:
                     .order_by(col(PlannedAction.due_at), col(PlannedAction.id))
                     .limit(CLAIM_BATCH).with_for_update(skip_locked=True)
                 ).all()
-                context = ActionContext(session, now, self.config)
+                context = ActionContext(session, now, self.config, self.mailbox)
                 for planned in due:
                     find_action(planned.action)(context, planned)
                     planned.status, planned.done_at = "done", now
@@ -130,6 +157,23 @@ class Engine:
                     done.append(planned.key)
             if len(due) < CLAIM_BATCH:
                 return done
+
+    def _quarantine_failed(
+        self, row_id: int, now: datetime, error: Exception
+    ) -> tuple[Outcome, str]:
+        outcome = Outcome("quarantined", "handler_error",
+                          f"handling failed: {type(error).__name__}: {error}"[:500])
+        # Only the error's type is logged: its text may quote the message.
+        log.error("inbound row %s could not be handled: %s", row_id, type(error).__name__)
+        with transaction(self.database) as session:
+            row = session.get_one(InboundMessage, row_id)
+            row.status, row.kind, row.reason = outcome.status, outcome.kind, outcome.reason
+            row.handled_at = now
+            session.add(row)
+            audit.record(session, row.partnership, "bot", "inbound_quarantined", now,
+                         row.case_id, inbound_id=row.id, kind=outcome.kind,
+                         reason=outcome.reason)
+            return outcome, row.server_id
 
     def _folder(self, status: str) -> str | None:
         if status == "processed":

@@ -57,7 +57,15 @@ class Case(SQLModel, table=True):
     child_name: str | None = Field(default=None, max_length=200)
     child_initials: str | None = Field(default=None, max_length=8)
     child_dob: date | None = None
+    # The agencies the referral names, as a JSON list of configured agency keys.
+    named_agencies: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # When the National Panel acknowledged the report, from its reply.
+    panel_acknowledged_at: datetime | None = instant(nullable=True)
 
+    # The submission to the National Panel: held until, sent at, and whether after the cut-off.
+    submission_hold_until: datetime | None = instant(nullable=True)
+    submitted_at: datetime | None = instant(nullable=True)
+    submitted_late: bool | None = None
 
 class Milestone(SQLModel, table=True):
     """A dated step of one case."""
@@ -145,6 +153,12 @@ class Ballot(SQLModel, table=True):
     closes_at: datetime = instant()
     report_sha256: str | None = Field(default=None, max_length=64)
     outcome: str | None = Field(default=None, max_length=32)
+    # The chat message that shows the ballot (Slack's ts), once the first post has gone.
+    chat_ts: str | None = Field(default=None, max_length=64)
+    # The newest revision of the ballot message shown in chat, so a stale update is skipped.
+    chat_revision: int = 0
+    opened_at: datetime | None = instant(nullable=True)
+    closed_at: datetime | None = instant(nullable=True)
 
 
 class Vote(SQLModel, table=True):
@@ -161,6 +175,11 @@ class Vote(SQLModel, table=True):
     rationale: str = Field(default="", sa_column=Column(Text, nullable=False))
     source: str = Field(max_length=16)
     cast_at: datetime = instant()
+    # Who cast the vote for the partner (a lead or a deputy), and who recorded it if not them.
+    member_name: str | None = Field(default=None, max_length=200)
+    member_role: str | None = Field(default=None, max_length=16)
+    recorded_by: str | None = Field(default=None, max_length=200)
+    evidence: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Document(SQLModel, table=True):
@@ -200,6 +219,8 @@ class InboundMessage(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=500)
     case_id: int | None = Field(default=None, foreign_key="case.id")
     handled_at: datetime | None = instant(nullable=True)
+    # The sender's address as the pipeline read it (never the subject or the body).
+    sender: str | None = Field(default=None, max_length=320)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -224,6 +245,8 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = instant(nullable=True)
     last_error: str | None = Field(default=None, max_length=500)
 
+    # A message that must not go after this instant (the submission's cut-off) is held.
+    send_by: datetime | None = instant(nullable=True)
 
 class AuditEntry(SQLModel, table=True):
     """One line of the append-only audit trail, chained to the one before by its hash."""
@@ -252,3 +275,13 @@ class CursorState(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DeliveryReceipt(SQLModel, table=True):
+    """A chat delivery already acted on (a vote, a click, a signed request), so a repeat is not."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    key: str = Field(unique=True, max_length=200)
+    ballot_id: int | None = Field(default=None, foreign_key="ballot.id", index=True)
+    received_at: datetime = instant()

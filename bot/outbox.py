@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -19,6 +21,9 @@ from bot import audit
 from bot.db import CLAIM_BATCH, transaction
 from bot.mailbox import OUTBOX_KEY_HEADER, Mailbox, MailboxError, TransientMailboxError
 from bot.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from bot.chat import ChatChannel
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,9 @@ class RetryPolicy:
     base_seconds: float = 30.0
     cap_seconds: float = 3600.0
     max_attempts: int = 8
-    # A row left 'sending' longer than this is presumed to belong to a crashed process.
+    # A row left 'sending' longer than this is taken over by another process. Sending holds
+    # the row and re-checks its status in one transaction, so a takeover never sends twice;
+    # the lease decides how soon a stopped process's rows are retried (after a look in Sent).
     lease_seconds: float = 300.0
 
     def delay(self, key: str, attempts: int, retry_after: float | None) -> timedelta:
@@ -75,6 +82,8 @@ def enqueue_mail(
     attachments: Sequence[Attachment] = (),
     in_reply_to: str | None = None,
     auto_submitted: str = "auto-generated",
+    not_before: datetime | None = None,
+    send_by: datetime | None = None,
 ) -> OutboxMessage:
     """Queue an email in the caller's transaction; a key already queued returns that row."""
     existing = session.exec(
@@ -110,12 +119,43 @@ def enqueue_mail(
     row = OutboxMessage(
         partnership=partnership, case_id=case_id, idempotency_key=key, channel="mail",
         purpose=purpose, recipients=", ".join([*to, *cc]), message_id=message_id,
-        payload=message.as_bytes(), created_at=now, next_attempt_at=now,
+        payload=message.as_bytes(), created_at=now, next_attempt_at=not_before or now,
+        send_by=send_by,
     )
     session.add(row)
     session.flush()
     audit.record(session, partnership, "bot", "queued", now, case_id, purpose=purpose,
                  outbox_id=row.id, recipients=row.recipients)
+    return row
+
+
+def enqueue_chat(
+    session: Session,
+    *,
+    partnership: str,
+    key: str,
+    purpose: str,
+    payload: dict[str, Any],
+    now: datetime,
+    recipient: str = "",
+    case_id: int | None = None,
+) -> OutboxMessage:
+    """Queue a chat message (see bot.chat for the operations); a key already queued returns it."""
+    existing = session.exec(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
+    ).first()
+    if existing is not None:
+        return existing
+    row = OutboxMessage(
+        partnership=partnership, case_id=case_id, idempotency_key=key, channel="chat",
+        purpose=purpose, recipients=recipient, message_id=message_id_for(key, "chat"),
+        payload=json.dumps(payload, sort_keys=True).encode("utf-8"), created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, partnership, "bot", "queued", now, case_id, purpose=purpose,
+                 outbox_id=row.id, recipients=recipient)
     return row
 
 
@@ -134,6 +174,16 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An outbox row this process has claimed for sending."""
+
+    row_id: int
+    key: str
+    uncertain: bool
+    channel: str = "mail"
+
+
 @dataclass
 class DispatchReport:
     """What one dispatch pass did."""
@@ -142,6 +192,7 @@ class DispatchReport:
     found_in_sent: list[str] = field(default_factory=list)
     retried: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -151,6 +202,8 @@ class Dispatcher:
     engine: Engine
     mailbox: Mailbox
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Rows for chat wait in the outbox until a chat channel is given.
+    chat: ChatChannel | None = None
 
     def dispatch(self, now: datetime) -> DispatchReport:
         """Send every row due at now, looking up in Sent any whose last outcome is unknown."""
@@ -159,11 +212,15 @@ class Dispatcher:
             claimed = self._claim(now)
             if not claimed:
                 return report
-            for row_id, message_id, key, uncertain in claimed:
-                self._deliver(row_id, message_id, key, uncertain, now, report)
+            for claim in claimed:
+                if claim.channel == "chat":
+                    self._deliver_chat(claim, now, report)
+                else:
+                    self._deliver(claim, now, report)
 
-    def _claim(self, now: datetime) -> list[tuple[int, str, str, bool]]:
+    def _claim(self, now: datetime) -> list[Claim]:
         lease_expired = now - timedelta(seconds=self.policy.lease_seconds)
+        channels = ["mail", "chat"] if self.chat is not None else ["mail"]
         with transaction(self.engine) as session:
             rows = session.exec(
                 select(OutboxMessage)
@@ -173,6 +230,7 @@ class Dispatcher:
                     | (col(OutboxMessage.status) == "sending")
                     & (col(OutboxMessage.claimed_at) <= lease_expired)
                 )
+                .where(col(OutboxMessage.channel).in_(channels))
                 .order_by(col(OutboxMessage.next_attempt_at))
                 .limit(CLAIM_BATCH)
                 .with_for_update(skip_locked=True)
@@ -185,40 +243,83 @@ class Dispatcher:
                 row.status = "sending"
                 row.claimed_at = now
                 session.add(row)
-                claimed.append((row.id or 0, row.message_id, row.idempotency_key, uncertain))
+                claimed.append(Claim(row.id or 0, row.idempotency_key, uncertain, row.channel))
             return claimed
 
-    def _deliver(
-        self, row_id: int, message_id: str, key: str, uncertain: bool, now: datetime,
-        report: DispatchReport,
-    ) -> None:
-        try:
-            if uncertain and self.mailbox.find_sent(message_id):
-                self._finish(row_id, now, "found in Sent after an interrupted send")
-                report.found_in_sent.append(key)
-                return
-            with transaction(self.engine) as session:
-                payload = session.get_one(OutboxMessage, row_id).payload
-            self.mailbox.send(_parse(payload))
-        except MailboxError as exc:
-            retry_after = exc.retry_after if isinstance(exc, TransientMailboxError) else None
-            self._failed(row_id, key, now, str(exc), retry_after, report)
-            return
-        self._finish(row_id, now, None)
-        report.sent.append(key)
-
-    def _finish(self, row_id: int, now: datetime, note: str | None) -> None:
+    def _deliver(self, claim: Claim, now: datetime, report: DispatchReport) -> None:
+        failure: MailboxError | None = None
+        # The row stays locked for the whole send, so another process (even one whose clock
+        # runs ahead and thinks the lease has run out) skips it rather than sending it again.
         with transaction(self.engine) as session:
-            row = session.get_one(OutboxMessage, row_id)
-            row.status = "sent"
-            row.sent_at = now
-            row.attempts += 1
-            session.add(row)
-            audit.record(session, row.partnership, "bot", "sent", now, row.case_id,
-                         purpose=row.purpose, outbox_id=row.id, message_id=row.message_id,
-                         note=note)
+            row = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == "sending")
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return
+            # A message due by a cut-off is never sent after it without a person's go-ahead.
+            if row.send_by is not None and now > row.send_by and not claim.uncertain:
+                row.status = "held"
+                session.add(row)
+                audit.record(session, row.partnership, "bot", "held_after_cutoff", now,
+                             row.case_id, purpose=row.purpose, outbox_id=row.id)
+                report.held.append(claim.key)
+                return
+            try:
+                if claim.uncertain and self.mailbox.find_sent(row.message_id):
+                    self._mark_sent(session, row, now, "found in Sent after an interrupted send")
+                    report.found_in_sent.append(claim.key)
+                    return
+                self.mailbox.send(_parse(row.payload))
+            except MailboxError as exc:
+                failure = exc
+            else:
+                self._mark_sent(session, row, now, None)
+                report.sent.append(claim.key)
+        if failure is not None:
+            retry_after = failure.retry_after if isinstance(
+                failure, TransientMailboxError) else None
+            self._failed(claim.row_id, claim.key, now, str(failure), retry_after, report)
+
+    def _deliver_chat(self, claim: Claim, now: datetime, report: DispatchReport) -> None:
+        from bot.chat import ChatError, deliver
+
+        assert self.chat is not None
+        failure: ChatError | None = None
+        # As with mail, the row stays locked while it is sent, and is marked in the same
+        # transaction; the ballot's message reference is stored in it too.
+        with transaction(self.engine) as session:
+            row = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == "sending")
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return
+            try:
+                note = deliver(self.chat, session, row, claim.uncertain)
+            except ChatError as exc:
+                failure = exc
+            else:
+                self._mark_sent(session, row, now, note or None)
+                report.sent.append(claim.key)
+        if failure is not None:
+            self._failed(claim.row_id, claim.key, now, str(failure), failure.retry_after,
+                         report)
+
+    def _mark_sent(
+        self, session: Session, row: OutboxMessage, now: datetime, note: str | None
+    ) -> None:
+        row.status = "sent"
+        row.sent_at = now
+        row.attempts += 1
+        session.add(row)
+        audit.record(session, row.partnership, "bot", "sent", now, row.case_id,
+                     purpose=row.purpose, outbox_id=row.id, message_id=row.message_id,
+                     note=note)
         # Only the purpose is logged: recipients and subjects may identify a family.
-        log.info("sent outbox row %s (%s)", row_id, row.purpose)
+        log.info("sent outbox row %s (%s)", row.id, row.purpose)
 
     def _failed(
         self, row_id: int, key: str, now: datetime, error: str, retry_after: float | None,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from bot.mime import raw_problem, sender_address
 from bot.models import InboundMessage
 
 if TYPE_CHECKING:
@@ -40,6 +42,10 @@ class InboundContext:
     config: Config
 
 
+log = logging.getLogger(__name__)
+# The longest reason an inbound row keeps.
+REASON_LENGTH = 500
+
 NO_HANDLER = Outcome("quarantined", "unrecognised", "no handler recognised this message")
 
 
@@ -64,13 +70,35 @@ def parse(raw: bytes) -> EmailMessage:
 
 
 def handle(context: InboundContext, row: InboundMessage) -> Outcome:
-    """Run the handlers in order until one returns an outcome; nothing is silently dropped."""
+    """Run the handlers in order until one returns an outcome; nothing is silently dropped.
+
+    Each handler runs in a savepoint: one that raises has its changes undone and the message
+    is quarantined with the reason, so one bad message never stops the step.
+    """
+    outcome = _run(context, row)
+    return replace(outcome, reason=outcome.reason[:REASON_LENGTH])
+
+
+def _run(context: InboundContext, row: InboundMessage) -> Outcome:
+    problem = raw_problem(row.raw, context.config.settings.mailbox.max_message_bytes)
+    if problem is not None:
+        return Outcome("quarantined", "limits", problem)
     try:
         message = parse(row.raw)
+        row.sender = sender_address(message)
     except Exception as exc:  # noqa: BLE001 - any parse failure quarantines, never crashes.
         return Outcome("quarantined", "malformed", f"the message could not be parsed: {exc}")
     for module in handler_modules():
-        outcome: Outcome | None = module.process(context, row, message)
+        name = getattr(module, "name", module.__name__)
+        try:
+            with context.session.begin_nested():
+                outcome: Outcome | None = module.process(context, row, message)
+        except Exception as exc:  # noqa: BLE001 - a failing handler quarantines the message.
+            # Only the handler and the error's type are logged: its text may quote the mail.
+            log.error("handler %s failed on inbound row %s: %s", name, row.id,
+                      type(exc).__name__)
+            return Outcome("quarantined", "handler_error",
+                           f"the {name} handler failed: {type(exc).__name__}: {exc}")
         if outcome is not None:
             return outcome
     return NO_HANDLER

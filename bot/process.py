@@ -106,6 +106,11 @@ class Quorum(Strict):
 
     decision: QuorumRule = 2
     signoff: QuorumRule = 2
+    # Partners who have not voted are reminded this many working hours before a ballot closes.
+    remind_working_hours_before: list[float] = Field(default_factory=lambda: [4.0, 1.0])
+    # The business manager is warned this many working hours before a ballot closes without
+    # quorum.
+    at_risk_working_hours_before: float = Field(default=2.0, ge=0, le=40)
 
     @field_validator("decision", "signoff")
     @classmethod
@@ -135,6 +140,22 @@ class AgencyRequestRules(Strict):
     meeting_invite: bool = False
 
 
+class SubmissionRules(Strict):
+    """When the business manager and partners are warned that the submission is at risk."""
+
+    # Before the cut-off with no report version yet (default: noon the working day before).
+    no_report_warning: Reminder = Field(
+        default_factory=lambda: Reminder(working_days_before=1, at=time(12, 0)))
+    # On the day, not yet sent (default: noon).
+    not_sent_warning: Reminder = Field(
+        default_factory=lambda: Reminder(working_days_before=0, at=time(12, 0)))
+    # Shortly before the cut-off, not yet confirmed in Sent (default: half an hour before).
+    unconfirmed_warning: Reminder = Field(default_factory=lambda: Reminder(hours_before=0.5))
+    # Whether the agencies asked, and the referrer, are told once the report has gone.
+    notify_agencies: bool = False
+    notify_referrer: bool = True
+
+
 class Preset(Strict):
     """A partnership's whole Rapid Review timeline."""
 
@@ -144,6 +165,7 @@ class Preset(Strict):
     clock_starts: Literal["referral_received", "national_panel_notified"] = "referral_received"
     quorum: Quorum = Field(default_factory=Quorum)
     agency_requests: AgencyRequestRules = Field(default_factory=AgencyRequestRules)
+    submission: SubmissionRules = Field(default_factory=SubmissionRules)
     milestones: list[Milestone] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -11,12 +11,14 @@ from sqlalchemy import Engine as DatabaseEngine
 
 from bot import audit
 from bot.calendar import as_aware
+from bot.chat import ChatChannel
 from bot.config import Config
 from bot.db import make_engine, transaction
 from bot.engine import Engine
 from bot.mailbox import CursorStore, Mailbox
 from bot.migrate import upgrade
 from bot.models import CursorState
+from bot.outbox import RetryPolicy
 
 
 class DatabaseCursorStore:
@@ -111,12 +113,30 @@ def _secret(environ: Mapping[str, str], variable: str | None) -> str | None:
     return environ.get(variable) if variable else None
 
 
-def build_engine(config: Config, mailbox: Mailbox | None = None) -> Engine:
-    """Wire the engine for a configuration; tests pass their own mailbox."""
+def build_engine(
+    config: Config, mailbox: Mailbox | None = None, chat: ChatChannel | None = None
+) -> Engine:
+    """Wire the engine for a configuration; tests pass their own mailbox and chat."""
     database = open_database(config)
     if mailbox is None:
         mailbox = open_mailbox(config, DatabaseCursorStore(database, "mailbox"))
-    return Engine(config, database, mailbox)
+    if chat is None:
+        chat = open_chat(config)
+    policy = RetryPolicy(lease_seconds=config.settings.service.outbox_lease_seconds)
+    return Engine(config, database, mailbox, retry_policy=policy, chat=chat)
+
+
+def open_chat(config: Config, environ: Mapping[str, str] | None = None) -> ChatChannel:
+    """Build the configured chat adapter (imported here, at the edge, only when chosen)."""
+    settings = config.settings.chat
+    if settings.backend == "slack" and settings.slack:
+        from bot.adapters.chat.slack import SlackChat
+
+        secrets = os.environ if environ is None else environ
+        return SlackChat.from_settings(settings.slack, secrets)
+    from bot.adapters.chat.console import ConsoleChat
+
+    return ConsoleChat()
 
 
 def record_config_load(engine: Engine, now: datetime) -> None:

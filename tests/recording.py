@@ -70,3 +70,51 @@ class RecordingMailbox:
 
     def send_counts(self) -> Counter[str]:
         return Counter(record["message_id"] for record in self.records())
+
+
+class RecordingChat:
+    """Implements bot.chat.ChatChannel; every operation is one fsynced JSON line in a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def post_ballot(self, view: object, key: str) -> str:
+        self._append({"operation": "post_ballot", "key": key})
+        return f"ts-{key}"
+
+    def update_ballot(self, reference: str, view: object) -> None:
+        self._append({"operation": "update_ballot", "reference": reference})
+
+    def find_posted(self, key: str) -> str | None:
+        posted = any(r.get("key") == key for r in self.records()
+                     if r["operation"] == "post_ballot")
+        return f"ts-{key}" if posted else None
+
+    def post_ephemeral(self, user_id: str, text: str) -> None:
+        self._append({"operation": "ephemeral", "user_id": user_id})
+
+    def send_direct(self, user_id: str, text: str) -> None:
+        self._append({"operation": "direct", "user_id": user_id})
+
+    def post_notice(self, text: str) -> None:
+        self._append({"operation": "notice"})
+
+    def check(self) -> list[str]:
+        return [f"recording to {self.path}"]
+
+    def records(self) -> list[dict[str, str]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text("utf-8").splitlines() if line]
+
+    def post_counts(self) -> Counter[str]:
+        return Counter(r["key"] for r in self.records() if r["operation"] == "post_ballot")
+
+    def _append(self, record: dict[str, str]) -> None:
+        line = json.dumps({**record, "pid": os.getpid()}) + "\n"
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, line.encode("utf-8"))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

@@ -24,7 +24,7 @@ from bot.db import make_engine, transaction
 from bot.engine import Engine
 from bot.models import AuditEntry, Milestone, OutboxMessage, PlannedAction
 from bot.service import open_database
-from tests.recording import RecordingMailbox
+from tests.recording import RecordingChat, RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,8 @@ def resume_child(
     """
     # A forked child never touches its parent's connections: it makes its own engine.
     database = make_engine(url)
-    engine = Engine(config, database, RecordingMailbox(mailbox_path))
+    engine = Engine(config, database, RecordingMailbox(mailbox_path),
+                    chat=RecordingChat(mailbox_path.with_suffix(".chat")))
     for index in range(read_progress(progress), len(instants)):
         engine.step(instants[index])
         write_progress(progress, index + 1)
@@ -122,6 +123,7 @@ class Outcome:
     audit_ok: bool
     found_in_sent: int
     sender_counts: Counter[int]
+    chat_posts: Counter[str]
 
 
 def outcome(url: str, mailbox_path: Path, until: datetime) -> Outcome:
@@ -154,7 +156,8 @@ def outcome(url: str, mailbox_path: Path, until: datetime) -> Outcome:
                 pending_actions=[a.key for a in actions if a.status != "done"],
                 actions_done=sum(1 for a in actions if a.status == "done"),
                 unsent_rows=[(r.idempotency_key, r.status) for r in rows if r.status != "sent"],
-                message_ids=Counter(r.message_id for r in rows),
+                message_ids=Counter(r.message_id for r in rows if r.channel == "mail"),
+                chat_posts=RecordingChat(mailbox_path.with_suffix(".chat")).post_counts(),
                 sent=recording.send_counts(),
                 overdue_audits=Counter(
                     f"{entry.case_id}:{_milestone_of(entry.detail)}" for entry in overdue

@@ -83,6 +83,8 @@ def crash_and_restart(url: str, tmp_path: Path, trials: int, seed: int) -> None:
     assert not result.unsent_rows
     assert result.sent == result.message_ids
     assert set(result.sent.values()) == {1}
+    # Every ballot was posted to chat exactly once too.
+    assert result.chat_posts and set(result.chat_posts.values()) == {1}
     # and each milestone went overdue once, with one audit entry, in an intact chain.
     assert result.overdue_audits and set(result.overdue_audits.values()) == {1}
     assert len(result.overdue_audits) == result.overdue_milestones

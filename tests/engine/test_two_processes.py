@@ -14,7 +14,7 @@ from bot.config import Config
 from bot.db import make_engine
 from bot.engine import Engine
 from tests.engine.simulation import outcome, prepare, timeline
-from tests.recording import RecordingMailbox
+from tests.recording import RecordingChat, RecordingMailbox
 
 # Forked children start at once and inherit the imported bot; each makes its own engine.
 FORK = multiprocessing.get_context("fork")
@@ -37,7 +37,8 @@ def step_in_lockstep(url: str, config: Config, sent: Path, instants: list[dateti
     makes them race for the same due actions and outbox rows at every instant.
     """
     database = make_engine(url)
-    engine = Engine(config, database, RecordingMailbox(sent))
+    engine = Engine(config, database, RecordingMailbox(sent),
+                    chat=RecordingChat(sent.with_suffix(".chat")))
     try:
         for instant in instants:
             barrier.wait(timeout=120)
@@ -89,8 +90,50 @@ def test_two_processes_stepping_one_database_send_each_outbox_row_once(
     assert not result.unsent_rows
     assert result.sent == result.message_ids
     assert set(result.sent.values()) == {1}
+    # Every ballot was posted to chat exactly once too.
+    assert result.chat_posts and set(result.chat_posts.values()) == {1}
     assert result.overdue_audits and set(result.overdue_audits.values()) == {1}
     assert len(result.overdue_audits) == result.overdue_milestones
     assert result.audit_ok
     # and both processes did some of the sending.
     assert set(result.sender_counts) == {child.pid for child in children}
+
+
+def step_freely(url: str, config: Config, sent: Path, instants: list[datetime],
+                skew: timedelta) -> None:
+    """Run in a forked child: step every instant as fast as it can, its clock off by skew."""
+    database = make_engine(url)
+    engine = Engine(config, database, RecordingMailbox(sent),
+                    chat=RecordingChat(sent.with_suffix(".chat")))
+    try:
+        for instant in instants:
+            engine.step(instant + skew)
+    finally:
+        database.dispose()
+
+
+@pytest.mark.slow
+def test_a_process_whose_clock_runs_ahead_never_resends_what_another_is_sending(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Given two processes stepping one database without waiting for each other, the second
+    # one's clock ten minutes ahead (beyond the outbox lease of five minutes),
+    config = prepare(database_url, CLOCK_STARTS)
+    instants = timeline(database_url, timedelta(hours=2))
+    sent = tmp_path / "sent.jsonl"
+    children = [
+        FORK.Process(target=step_freely, args=(database_url, config, sent, instants, skew))
+        for skew in (timedelta(0), timedelta(minutes=10))
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=240)
+    assert [child.exitcode for child in children] == [0, 0]
+    result = outcome(database_url, sent, instants[-1] + timedelta(minutes=10))
+    # then every row went out exactly once: a row being sent is held, never taken over.
+    assert not result.unsent_rows
+    assert result.sent == result.message_ids
+    assert set(result.sent.values()) == {1}
+    # Every ballot was posted to chat exactly once too.
+    assert result.chat_posts and set(result.chat_posts.values()) == {1}
