@@ -1,0 +1,21 @@
+"""Quarantine what is too big or too deeply built to handle safely: size, nesting, parts."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from bot.mime import raw_problem, structure_problem
+from bot.models import InboundMessage
+from bot.pipeline import InboundContext, Outcome
+
+name = "limits"
+order = 10
+
+
+def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
+    """Quarantine a message over the size, nesting or part limits, or with unreadable headers."""
+    problem = raw_problem(row.raw, context.config.settings.mailbox.max_message_bytes)
+    problem = problem or structure_problem(message)
+    if problem is not None:
+        return Outcome("quarantined", "limits", problem)
+    return None

@@ -1,0 +1,186 @@
+"""Referral intake: open a case, acknowledge the referrer, copy the partners, check the form."""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+
+from sqlmodel import select
+
+from bot import audit
+from bot.case_state import TRANSITIONS, transition
+from bot.cases import mark_milestone_done, open_case
+from bot.config import Config
+from bot.documents import store_document
+from bot.intake import forwarded_referrer, is_report_upload, looks_like_referral, referral_form
+from bot.mime import FoundAttachment, attachments, sender_address
+from bot.models import Case, InboundMessage, Milestone
+from bot.outbox import Attachment, enqueue_mail
+from bot.pipeline import InboundContext, Outcome
+from bot.referral_form import ReferralForm, initials, named_agencies
+from bot.render import render_email
+from bot.senders import known_sender
+from bot.threading import find_case
+
+name = "referral"
+order = 80
+
+# How each required field is named to people (never with its value).
+FIELD_NAMES = {
+    "child_name": "child's name", "child_dob": "date of birth", "address": "home address",
+    "incident_date": "date of the incident", "agencies_involved": "agencies involved",
+    "reason": "reason for the referral", "referrer_name": "referrer's name",
+    "referrer_agency": "referrer's agency",
+}
+FORM_SUBTYPES = {
+    ".docx": "vnd.openxmlformats-officedocument.wordprocessingml.document", ".pdf": "pdf",
+    ".xlsx": "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
+    """Open a case for a new referral from a known sender; flag other mail about a case."""
+    config = context.config
+    sender = sender_address(message)
+    if sender is None or is_report_upload(config, sender, message):
+        return None
+    if sender == config.settings.national_panel.email.lower():
+        return None
+    match = find_case(context.session, config, message, None)
+    if match is not None:
+        return Outcome("quarantined", "case_mail",
+                       f"a message on {match.case.reference} from {known_sender(config, sender)}"
+                       " that no handler took", case_id=match.case.id)
+    files = attachments(message)
+    if not looks_like_referral(message, files):
+        return None
+    case = take_referral(context, row, message, sender, files)
+    return Outcome("processed", "referral", case_id=case.id)
+
+
+def take_referral(
+    context: InboundContext, row: InboundMessage, message: EmailMessage, sender: str,
+    files: list[FoundAttachment],
+) -> Case:
+    """Open the case on the referral's arrival and queue what must go out at once."""
+    session, config, now = context.session, context.config, context.now
+    settings = config.settings
+    referrer = sender
+    if sender == settings.business_manager.email.lower():
+        ours = {sender, settings.mailbox.address.lower()}
+        referrer = forwarded_referrer(message, ours) or sender
+    case = open_case(session, config, clock_start=row.received_at, now=now, actor="bot",
+                     referrer_email=referrer)
+    form = referral_form(message, files)
+    _record_child(case, config, form)
+    session.add(case)
+    allowed = settings.intake.allowed_attachment_types
+    kept = [found for found in files if found.suffix in allowed]
+    for found in kept:
+        store_document(session, config, case, found, "referral_form", now)
+    missing = form.missing(settings.intake.required_fields)
+    audit.record(session, case.partnership, "bot", "referral_received", now, case.id,
+                 inbound_id=row.id, referrer=referrer, attachments=len(kept),
+                 missing=missing)
+    _acknowledge(context, case, row, referrer)
+    _copy_partners(context, case, row, referrer, kept, missing)
+    if missing:
+        _flag_incomplete(context, case, row, referrer, missing)
+    return case
+
+
+def _record_child(case: Case, config: Config, form: ReferralForm) -> None:
+    # The child's identity goes only into the case's own columns, never into logs or mail.
+    name = form.fields.get("child_name", "").strip()
+    if name:
+        case.child_name = name[:200]
+        case.child_initials = initials(name)
+    case.child_dob = form.child_dob
+    agencies = named_agencies(form.fields.get("agencies_involved", ""),
+                              config.settings.agencies)
+    case.named_agencies = json.dumps(agencies)
+
+
+def _acknowledge(context: InboundContext, case: Case, row: InboundMessage, referrer: str) -> None:
+    config = context.config
+    settings = config.settings
+    email = render_email(
+        "referral_ack", case_reference=case.reference, received_at=row.received_at,
+        partnership=settings.partnership.name, mailbox=settings.mailbox.address,
+        signature=settings.partnership.signature or settings.partnership.name,
+    )
+    enqueue_mail(
+        context.session, partnership=case.partnership, key=f"{case.reference}:referral_ack",
+        purpose="referral_ack", sender=settings.mailbox.address,
+        sender_name=settings.partnership.name, to=[referrer], subject=email.subject,
+        text=email.text, html=email.html, now=context.now, case_id=case.id,
+        in_reply_to=row.message_id, auto_submitted="auto-replied",
+    )
+    _done(context, case, "acknowledge")
+    if "acknowledged" in TRANSITIONS[case.status]:
+        transition(context.session, case, "acknowledged", "bot", context.now)
+
+
+def _copy_partners(
+    context: InboundContext, case: Case, row: InboundMessage, referrer: str,
+    kept: list[FoundAttachment], missing: list[str],
+) -> None:
+    config = context.config
+    settings = config.settings
+    members = [person for partner in settings.partners.by_key().values()
+               for person in (partner.lead, *partner.deputies)]
+    files = [Attachment(found.filename, found.content, "application",
+                        FORM_SUBTYPES.get(found.suffix, "octet-stream")) for found in kept]
+    if not files:
+        # With no form, the referral email itself goes to the partners.
+        files = [Attachment("referral.eml", row.raw, "application", "octet-stream")]
+    decision = context.session.exec(select(Milestone).where(
+        Milestone.case_id == case.id, Milestone.key == "partner_decision")).first()
+    email = render_email(
+        "referral_copy", case_reference=case.reference, received_at=row.received_at,
+        day0=f"{case.day0:%A} {case.day0.day} {case.day0:%B %Y}", referrer=referrer,
+        decision_due=decision.due_at if decision else None,
+        recipient_names=", ".join(person.name for person in members),
+        attached=", ".join(found.filename for found in kept),
+        missing=", ".join(FIELD_NAMES[field] for field in missing),
+        signature=settings.partnership.signature or settings.partnership.name,
+    )
+    enqueue_mail(
+        context.session, partnership=case.partnership, key=f"{case.reference}:referral_copy",
+        purpose="referral_copy", sender=settings.mailbox.address,
+        sender_name=settings.partnership.name, to=[person.email for person in members],
+        subject=email.subject, text=email.text, html=email.html, now=context.now,
+        case_id=case.id, attachments=files,
+    )
+    _done(context, case, "partners_copied")
+
+
+def _flag_incomplete(
+    context: InboundContext, case: Case, row: InboundMessage, referrer: str, missing: list[str]
+) -> None:
+    settings = context.config.settings
+    manager = settings.business_manager
+    people = [(manager.email, manager.name, False)]
+    if settings.intake.return_incomplete and referrer != manager.email.lower():
+        people.append((referrer, "colleague", True))
+    for address, greeting, to_referrer in people:
+        email = render_email(
+            "incomplete_referral", case_reference=case.reference, received_at=row.received_at,
+            missing=[FIELD_NAMES[field] for field in missing], missing_count=len(missing),
+            recipient_names=greeting, to_referrer=to_referrer, mailbox=settings.mailbox.address,
+            signature=settings.partnership.signature or settings.partnership.name,
+        )
+        enqueue_mail(
+            context.session, partnership=case.partnership,
+            key=f"{case.reference}:incomplete:{'referrer' if to_referrer else 'manager'}",
+            purpose="incomplete_referral", sender=settings.mailbox.address,
+            sender_name=settings.partnership.name, to=[address], subject=email.subject,
+            text=email.text, html=email.html, now=context.now, case_id=case.id,
+            in_reply_to=row.message_id if to_referrer else None,
+            auto_submitted="auto-replied" if to_referrer else "auto-generated",
+        )
+
+
+def _done(context: InboundContext, case: Case, key: str) -> None:
+    if key in {milestone.key for milestone in context.config.preset.milestones}:
+        mark_milestone_done(context.session, context.config, case, key, context.now, "bot")

@@ -1,0 +1,20 @@
+"""Act only on authenticated mail from configured people; quarantine the rest with the reason."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from bot.models import InboundMessage
+from bot.pipeline import InboundContext, Outcome
+from bot.senders import verified_sender
+
+name = "sender_check"
+order = 50
+
+
+def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
+    """Quarantine a message whose sender is unknown or not authenticated by our boundary."""
+    check = verified_sender(context.config, message)
+    if check.ok:
+        return None
+    return Outcome("quarantined", "unverified_sender", check.reason)

@@ -1,0 +1,1 @@
+"""Inbound corpus: .eml files, their manifest and the test that asserts every one."""

@@ -1,0 +1,1 @@
+"""Tests of inbound mail handling: intake, replies, noise, senders and threading."""

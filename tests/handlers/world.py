@@ -1,0 +1,97 @@
+"""A small world for inbound tests: the example config, an engine on SQLite, two open cases."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from bot.agency_requests import add_agency, request_agencies
+from bot.calendar import parse_instant
+from bot.cases import open_case
+from bot.config import Config, config_from_document
+from bot.db import transaction
+from bot.engine import Engine
+from bot.mailbox import FetchedMail
+from bot.models import InboundMessage
+from bot.outbox import message_id_for
+from bot.service import build_engine
+from tests.recording import RecordingMailbox
+
+ROOT = Path(__file__).resolve().parents[2]
+MAILBOX = "rapidreview@exampleshire.example"
+DOMAIN = "exampleshire.example"
+# Case 1 asks gp, hospital and housing; case 2 asks housing and school.
+CASE_ONE_OPENED = parse_instant("2026-03-02T10:00")
+CASE_TWO_OPENED = parse_instant("2026-03-02T11:00")
+REQUESTS_SENT = parse_instant("2026-03-03T10:00")
+# When corpus messages arrive and are handled.
+HANDLED = parse_instant("2026-03-05T10:00")
+
+
+def request_message_id(reference: str, agency_key: str) -> str:
+    """Return the Message-ID of the information request the bot sent an agency on a case."""
+    return message_id_for(f"{reference}:agency:{agency_key}:request", DOMAIN)
+
+
+def make_document(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Load config.example.toml for a test: its own SQLite file and documents folder."""
+    document: dict[str, Any] = tomllib.loads(
+        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    document["database"]["url"] = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
+    document["partnership"]["closure_dates"] = []
+    document["intake"]["documents_folder"] = str(tmp_path / "documents")
+    for dotted, value in overrides.items():
+        *path, last = dotted.split(".")
+        table = document
+        for part in path:
+            table = table.setdefault(part, {})
+        table[last] = value
+    return document
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Config:
+    """Build the test configuration; overrides are dotted keys, e.g. mailbox.unauthenticated."""
+    return config_from_document(make_document(tmp_path, **overrides))
+
+
+def make_engine(config: Config, tmp_path: Path) -> tuple[Engine, RecordingMailbox]:
+    """Build an engine on the config's SQLite file with a recording mailbox."""
+    mailbox = RecordingMailbox(tmp_path / "sent.jsonl", name=MAILBOX)
+    return build_engine(config, mailbox), mailbox
+
+
+def build_world(engine: Engine) -> None:
+    """Open the two cases the corpus refers to and send their information requests."""
+    config = engine.config
+    with transaction(engine.database) as session:
+        one = open_case(session, config, CASE_ONE_OPENED, CASE_ONE_OPENED, "test",
+                        referrer_email="lee.safeguarding@gp.example")
+        one.named_agencies = '["housing"]'
+        two = open_case(session, config, CASE_TWO_OPENED, CASE_TWO_OPENED, "test",
+                        referrer_email="avery.housing@homes.example")
+        session.add_all([one, two])
+        session.flush()
+        request_agencies(session, config, one, REQUESTS_SENT, "test")
+        add_agency(session, config, two, "housing", REQUESTS_SENT, "test")
+        add_agency(session, config, two, "school", REQUESTS_SENT, "test")
+
+
+def deliver(engine: Engine, mailbox: RecordingMailbox, raw: bytes, server_id: str,
+            now: datetime = HANDLED) -> InboundMessage:
+    """Put a message in the inbox, run one step, and return its inbound row."""
+    mailbox.inbox.append(FetchedMail(server_id, raw))
+    engine.step(now)
+    with transaction(engine.database) as session:
+        row = session.exec(select(InboundMessage).where(
+            InboundMessage.server_id == server_id)).one()
+        session.expunge(row)
+        return row
+
+
+def utc(text: str) -> datetime:
+    """Parse an ISO instant as UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
