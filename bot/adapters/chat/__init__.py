@@ -1,0 +1,1 @@
+"""Chat adapters: Slack (slack-bolt) and the console, each a bot.chat.ChatChannel."""

@@ -1,0 +1,34 @@
+"""Partner ballots over time: open the decision ballot, chase partners, close at the deadline."""
+
+from __future__ import annotations
+
+from bot.actions import ActionContext, action
+from bot.ballots import close_at_deadline, open_decision_ballot, remind_partners, warn_if_at_risk
+from bot.events import Event, subscribe
+from bot.models import PlannedAction
+
+
+@subscribe("case_opened")
+def open_the_decision_ballot(event: Event) -> None:
+    """Put the referral to the partners as soon as the case is open."""
+    open_decision_ballot(event.session, event.config, event.case, event.now)
+
+
+@action("ballot_reminder")
+def remind(context: ActionContext, planned: PlannedAction) -> None:
+    """Remind the members of each partner that has not voted yet."""
+    remind_partners(context.session, context.config, int(planned.subject), planned.key,
+                    context.now)
+
+
+@action("ballot_at_risk")
+def warn(context: ActionContext, planned: PlannedAction) -> None:
+    """Warn the business manager when a ballot near its deadline still lacks quorum."""
+    warn_if_at_risk(context.session, context.config, int(planned.subject), planned.key,
+                    context.now)
+
+
+@action("ballot_deadline")
+def close(context: ActionContext, planned: PlannedAction) -> None:
+    """Close a ballot at its deadline if quorum was never reached."""
+    close_at_deadline(context.session, context.config, int(planned.subject), context.now)

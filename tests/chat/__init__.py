@@ -1,0 +1,1 @@
+"""Chat tests: Slack through a loopback Web API and signed requests, the console, email votes."""

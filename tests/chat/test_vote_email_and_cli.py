@@ -1,0 +1,220 @@
+"""Votes by email reply and by the business manager's `rrbot vote`; check-chat; the console."""
+
+from __future__ import annotations
+
+import io
+import tomllib
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+import handlers.vote_email as vote_email
+from bot import cli_chat
+from bot.adapters.chat.console import ConsoleChat
+from bot.adapters.chat.slack import SlackChat
+from bot.ballots import open_signoff_ballot
+from bot.cli import app
+from bot.db import transaction
+from bot.models import AuditEntry, InboundMessage, OutboxMessage, Vote
+from bot.pipeline import InboundContext
+from bot.senders import SenderCheck
+from bot.service import build_engine
+from tests.chat.conftest import (
+    CHILD_DOB,
+    CHILD_NAME,
+    PRODUCED,
+    REFERRAL,
+    ROOT,
+    Harness,
+    make_config,
+)
+from tests.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
+from tests.recording import RecordingMailbox
+
+SHA = "c" * 64
+
+
+def signoff(harness: Harness) -> tuple[str, int]:
+    reference = harness.open_case()
+    with transaction(harness.engine.database) as session:
+        ballot_id = open_signoff_ballot(session, harness.engine.config,
+                                        session.merge(harness.case(reference)), SHA,
+                                        harness.now).id
+    harness.step()
+    return reference, ballot_id or 0
+
+
+def reply(harness: Harness, sender: str, body: str, to_member: str | None = None) -> Any:
+    with transaction(harness.engine.database) as session:
+        request = session.exec(select(OutboxMessage).where(
+            OutboxMessage.purpose == "signoff_request",
+            OutboxMessage.recipients == (to_member or sender))).one()
+        message = EmailMessage()
+        message["From"], message["To"] = sender, "rapidreview@exampleshire.example"
+        message["Subject"] = "Re: sign-off"
+        message["Message-ID"] = f"<reply.{abs(hash((sender, body)))}@example>"
+        message["In-Reply-To"] = request.message_id
+        message.set_content(body + "\n\nOn Mon, the bot wrote:\n> APPROVE\n> REQUEST CHANGES\n")
+        row = InboundMessage(partnership="exampleshire", mailbox="m", server_id=sender + body,
+                             message_id=message["Message-ID"], received_at=harness.now,
+                             raw=message.as_bytes())
+        session.add(row)
+        session.flush()
+        return vote_email.process(InboundContext(session, harness.now, harness.engine.config),
+                                  row, message)
+
+
+def test_a_verified_member_votes_by_replying_to_the_signoff_email(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a sign-off ballot whose request went to every member by email,
+    _reference, ballot_id = signoff(harness)
+    checks = {"pat.nurse@icb.example": SenderCheck(True, "pat.nurse@icb.example", "dmarc=pass"),
+              "alex.director@exampleshire.example": SenderCheck(
+                  False, "alex.director@exampleshire.example", "no authentication results")}
+    monkeypatch.setattr(vote_email, "verified_sender",
+                        lambda config, message: checks[str(message["From"])])
+    # when the health lead replies "REQUEST CHANGES" with a rationale,
+    outcome = reply(harness, "pat.nurse@icb.example", "Request changes: section 3 is thin.")
+    # then the vote counts for health, with the rationale, from the email.
+    assert (outcome.status, outcome.kind) == ("processed", "vote_email")
+    with transaction(harness.engine.database) as session:
+        vote = session.exec(select(Vote).where(Vote.ballot_id == ballot_id)).one()
+    assert (vote.partner_key, vote.choice, vote.source) == ("health", "request_changes", "email")
+    assert vote.rationale == "section 3 is thin."
+    # When a reply from a configured address fails authentication, it is quarantined.
+    spoofed = reply(harness, "alex.director@exampleshire.example", "APPROVE")
+    assert spoofed.status == "quarantined" and "no authentication" in spoofed.reason
+    # A verified reply with no vote in it is quarantined too, never silently dropped.
+    checks["pat.nurse@icb.example"] = SenderCheck(True, "pat.nurse@icb.example", "ok")
+    unclear = reply(harness, "pat.nurse@icb.example", "Thanks, I will look tomorrow.")
+    assert unclear.status == "quarantined"
+    # And the parser reads the first line the member wrote, ignoring the quoted request.
+    assert vote_email.parse_vote("APPROVE\nLooks fine.\n> REQUEST CHANGES") == (
+        "approve", "Looks fine.")
+
+
+def test_the_business_manager_records_a_phone_vote_on_the_members_behalf(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a config file for the harness's database and an open decision ballot,
+    reference = harness.open_case()
+    config_file = write_config(tmp_path, harness)
+    # when the business manager records the police deputy's vote given by phone,
+    result = CliRunner().invoke(app, [
+        "vote", reference, "--config", str(config_file), "--ballot", "decision",
+        "--partner", "police", "--member", "Robin Inspector", "--choice", "rapid_review",
+        "--rationale", "Serious harm.", "--evidence", "Phone call 10:05, noted by SE",
+        "--now", "2026-12-21T10:10",
+    ])
+    # then it counts for the police, audited as recorded on the member's behalf.
+    assert result.exit_code == 0, result.output
+    assert "counted police rapid_review by Robin Inspector" in result.output
+    with transaction(harness.engine.database) as session:
+        vote = session.exec(select(Vote)).one()
+        entry = session.exec(select(AuditEntry).where(AuditEntry.action == "vote_cast")).one()
+    assert (vote.source, vote.member_role, vote.evidence) == (
+        "recorded", "deputy", "Phone call 10:05, noted by SE")
+    assert entry.actor == "business manager Sam Example for Robin Inspector"
+    # A member of another partner, or a bad choice, is refused with one line.
+    bad = CliRunner().invoke(app, [
+        "vote", reference, "--config", str(config_file), "--ballot", "decision",
+        "--partner", "police", "--member", "Pat Nurse", "--choice", "rapid_review",
+        "--evidence", "call"])
+    assert bad.exit_code == 2 and "is not a member of police" in bad.output
+
+
+def write_config(tmp_path: Path, harness: Harness) -> Path:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    url = str(harness.engine.database.url)
+    text = text.replace('url = "sqlite:///var/rrbot.sqlite3"', f'url = "{url}"')
+    text = text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
+                        "closure_dates = []")
+    text = text.replace('[partners.police.lead]', '''[[partners.police.deputies]]
+name = "Robin Inspector"
+email = "robin.inspector@police.example"
+slack_user_id = "U0000000021"
+
+[partners.police.lead]''')
+    assert tomllib.loads(text)
+    path = tmp_path / "rrbot.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_check_chat_checks_token_channel_and_every_member(
+    tmp_path: Path, slack: SlackApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Slack config whose workspace knows every member but the health lead,
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8").replace(
+        'backend = "console"', 'backend = "slack"')
+    path = tmp_path / "slack.toml"
+    path.write_text(text, encoding="utf-8")
+    slack.state.users.update({u: TEAM_ID for u in (
+        "U0000000001", "U0000000010", "U0000000011", "U0000000020")})
+    monkeypatch.setenv("RRBOT_SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("RRBOT_SLACK_SIGNING_SECRET", "secret")
+    monkeypatch.setenv("RRBOT_SLACK_APP_TOKEN", "xapp-test")
+    from slack_sdk import WebClient
+
+    monkeypatch.setattr(cli_chat, "open_chat", lambda config: SlackChat(
+        WebClient(token="xoxb-test", base_url=slack.base_url), CHANNEL_ID, TEAM_ID))
+    # when check-chat runs,
+    result = CliRunner().invoke(app, ["check-chat", "--config", str(path)])
+    # then it names the missing user and fails; with the user added it passes.
+    assert result.exit_code == 2
+    assert "partners.health lead Pat Nurse: Slack user U0000000030: users_info: user_not_found" \
+        in result.output
+    slack.state.users["U0000000030"] = TEAM_ID
+    result = CliRunner().invoke(app, ["check-chat", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "channel C0000000000 OK (private)" in result.output
+    assert {c.method for c in slack.state.calls} >= {"auth.test", "conversations.info",
+                                                     "users.info"}
+
+
+def test_the_console_backend_prints_ballots_without_the_childs_identity(tmp_path: Path) -> None:
+    # Given the embedded default: the console instead of Slack,
+    config = make_config(f"sqlite:///{tmp_path / 'console.sqlite3'}")
+    stream = io.StringIO()
+    engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"),
+                          chat=ConsoleChat(stream))
+    from bot.cases import open_case
+
+    with transaction(engine.database) as session:
+        case = open_case(session, config, REFERRAL, REFERRAL, actor="test")
+        case.child_name, case.child_dob = CHILD_NAME, CHILD_DOB
+        reference = case.reference
+    # when the engine steps,
+    engine.step(REFERRAL)
+    # then the ballot is printed with how to vote, and names only the case.
+    output = stream.getvalue()
+    PRODUCED.append(output)
+    assert f"{reference}: partner decision" in output
+    assert f"rrbot vote {reference} --ballot decision" in output
+    engine.database.dispose()
+
+
+def test_a_rate_limited_post_is_retried_after_retry_after_and_never_posted_twice(
+    harness: Harness,
+) -> None:
+    # Given Slack answers the first ballot post with 429 and Retry-After: 120,
+    harness.slack.state.fail_next("chat.postMessage", 429, {"ok": False,
+                                                            "error": "ratelimited"},
+                                  {"Retry-After": "120"})
+    reference = harness.open_case()
+    # then the post waits in the outbox and goes once Retry-After has passed.
+    assert harness.ballot(reference).chat_ts is None
+    harness.step("2026-12-18T10:01")
+    assert harness.ballot(reference).chat_ts is None
+    harness.step("2026-12-18T10:03")
+    assert harness.ballot(reference).chat_ts is not None
+    # The retry looked in the channel's history first (it may have gone), and posted once.
+    assert len(harness.slack.state.named("conversations.history")) == 1
+    channel_posts = [c for c in harness.slack.state.named("chat.postMessage")
+                     if c.arguments.get("channel") == CHANNEL_ID]
+    assert len(channel_posts) == 2
