@@ -1,0 +1,36 @@
+"""The business manager's report versions by email: [case tag] and REPORT in the subject."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from bot.intake import is_report_upload
+from bot.mime import attachments, sender_address
+from bot.models import InboundMessage
+from bot.pipeline import InboundContext, Outcome
+from bot.submission import REPORT_SUFFIXES, add_report_version
+from bot.threading import find_case
+
+name = "report_upload"
+# After sender verification (50), before agency replies (70) and referrals (80).
+order = 65
+
+
+def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
+    """Store the attached report as a new version of the case it names."""
+    if not is_report_upload(context.config, sender_address(message), message):
+        return None
+    match = find_case(context.session, context.config, message, None)
+    if match is None:
+        return Outcome("quarantined", "report_upload", "a report that names no case")
+    reports = [found for found in attachments(message) if found.suffix in REPORT_SUFFIXES]
+    if len(reports) != 1:
+        return Outcome("quarantined", "report_upload",
+                       f"a report email needs exactly one .docx or .pdf (found {len(reports)})",
+                       case_id=match.case.id)
+    try:
+        add_report_version(context.session, context.config, match.case, reports[0].filename,
+                           reports[0].content, context.now, actor="business_manager")
+    except ValueError as refused:
+        return Outcome("quarantined", "report_upload", str(refused), case_id=match.case.id)
+    return Outcome("processed", "report_upload", case_id=match.case.id)

@@ -1,0 +1,122 @@
+"""The submission's jobs: send on sign-off, confirm it is in Sent, warn while it is at risk."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot import audit
+from bot.actions import ActionContext, action
+from bot.ballots import members
+from bot.config import Config
+from bot.events import Event, subscribe
+from bot.models import Ballot, Case, Document, OutboxMessage, PlannedAction
+from bot.outbox import enqueue_mail
+from bot.render import render_email
+from bot.submission import (
+    CONFIRM_AFTER,
+    CONFIRM_ATTEMPTS,
+    SubmissionRefused,
+    plan_risk_checks,
+    queue_submission,
+    record_submitted,
+)
+
+
+@subscribe("case_opened")
+def plan_submission_warnings(event: Event) -> None:
+    """Plan the warnings that fire if the report is not on its way in time."""
+    plan_risk_checks(event.session, event.config, event.case)
+
+
+@subscribe("report_signed_off")
+def submit_when_signed_off(event: Event) -> None:
+    """Queue the submission of the approved version; tell the business manager if it may not."""
+    try:
+        queue_submission(event.session, event.config, event.case,
+                         str(event.payload["report_sha256"]), event.now, actor="bot")
+    except SubmissionRefused as refused:
+        audit.record(event.session, event.case.partnership, "bot", "submission_refused",
+                     event.now, event.case.id, reason=str(refused))
+        _warn(event.session, event.config, event.case, event.now, "refused", str(refused),
+              leads=False)
+
+
+@action("confirm_submission")
+def confirm(context: ActionContext, planned: PlannedAction) -> None:
+    """Look for the sent submission in Sent; record it, or look again a little later."""
+    case = context.session.get_one(Case, planned.case_id)
+    row = context.session.exec(select(OutboxMessage).where(
+        OutboxMessage.idempotency_key == planned.subject)).one()
+    if case.submitted_at is not None:
+        return
+    attempt = int(planned.key.rpartition(":")[2])
+    if row.status == "sent" and (context.mailbox is None
+                                 or context.mailbox.find_sent(row.message_id)):
+        record_submitted(context.session, context.config, case, row, context.now)
+        return
+    if row.status == "held":
+        _warn(context.session, context.config, case, context.now, "held",
+              "the report was not sent before the cut-off and is held: run `rrbot report "
+              f"submit {case.reference} --late` to send it late", leads=True)
+        return
+    if attempt < CONFIRM_ATTEMPTS:
+        context.session.add(PlannedAction(
+            partnership=case.partnership, case_id=case.id,
+            key=f"{planned.key.rpartition(':')[0]}:{attempt + 1}",
+            action="confirm_submission", subject=planned.subject,
+            due_at=context.now + CONFIRM_AFTER))
+
+
+@action("submission_risk")
+def risk(context: ActionContext, planned: PlannedAction) -> None:
+    """At each warning point, tell the people the preset says if the report is at risk."""
+    case = context.session.get_one(Case, planned.case_id)
+    if case.submitted_at is not None or case.status in {"closed", "no_further_action",
+                                                        "learning_review"}:
+        return
+    session, check = context.session, planned.subject
+    if check == "no_report":
+        has_report = session.exec(select(Document).where(
+            Document.case_id == case.id, Document.kind == "report")).first()
+        if has_report is None:
+            _warn(session, context.config, case, context.now, check,
+                  "no version of the Rapid Review report has been received", leads=False)
+    elif check == "no_quorum":
+        approved = session.exec(select(Ballot).where(
+            Ballot.case_id == case.id, Ballot.kind == "signoff",
+            Ballot.outcome == "approve")).first()
+        if approved is None:
+            _warn(session, context.config, case, context.now, check,
+                  "the report has not been signed off by the partners needed", leads=True)
+    elif check == "not_sent":
+        sent = session.exec(select(OutboxMessage).where(
+            OutboxMessage.case_id == case.id, OutboxMessage.purpose == "submission",
+            col(OutboxMessage.status) == "sent")).first()
+        if sent is None:
+            _warn(session, context.config, case, context.now, check,
+                  "URGENT: the report has not been sent to the National Panel", leads=True)
+    else:
+        _warn(session, context.config, case, context.now, check,
+              "URGENT: the report is not confirmed in Sent and the cut-off is close",
+              leads=True)
+
+
+def _warn(session: Session, config: Config, case: Case, now: datetime, check: str,
+          problem: str, leads: bool) -> None:
+    settings = config.settings
+    people = [(settings.business_manager.name, settings.business_manager.email)]
+    if leads:
+        people += [(m.name, m.email) for m in members(config) if m.role == "lead"]
+    for name, address in people:
+        email = render_email("submission_risk", recipient_name=name,
+                             case_reference=case.reference, problem=problem,
+                             signature=settings.partnership.signature or settings.partnership.name)
+        enqueue_mail(
+            session, partnership=case.partnership,
+            key=f"{case.reference}:risk:{check}:{address.lower()}", purpose="submission_risk",
+            sender=settings.mailbox.address, sender_name=settings.partnership.name,
+            to=[address], subject=email.subject, text=email.text, html=email.html,
+            now=now, case_id=case.id,
+        )

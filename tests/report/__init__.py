@@ -1,0 +1,1 @@
+"""The report: versions, sign-off and the submission to the National Panel."""
