@@ -1,0 +1,1 @@
+"""The long-running service: rrbot run, health, signals, restarts."""

@@ -1,0 +1,192 @@
+"""`rrbot run` as a process: health, a clean stop on SIGTERM, and a restart after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.cases import open_case
+from bot.config import load_config
+from bot.db import transaction
+from bot.models import OutboxMessage
+from bot.service import open_database
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+RRBOT = str(Path(sys.executable).with_name("rrbot"))
+
+
+def write_config(folder: Path, port: int, extra: str = "") -> Path:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = text.replace("health_port = 8765", f"health_port = {port}")
+    text = text.replace("sweep_seconds = 60", "sweep_seconds = 1")
+    text = text.replace("poll_seconds = 60", "poll_seconds = 5")
+    text = text.replace("outbox_lease_seconds = 60", "outbox_lease_seconds = 2")
+    config = folder / "config.toml"
+    config.write_text(text + extra, encoding="utf-8")
+    return config
+
+
+def health(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as failing:
+        return failing.code, json.loads(failing.read())
+
+
+def wait_until(predicate: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.1)  # real-time ok: polling a real process until a bounded deadline
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def start(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([RRBOT, "run", "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=config.parent)
+
+
+def test_the_service_reports_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    # Given the service running on the embedded default,
+    port = free_port()
+    config = write_config(tmp_path, port)
+    process = start(config)
+    try:
+        wait_until(lambda: health(port)[0] == 200, 30, "/healthz to answer 200")
+        status, body = health(port)
+        assert body["checks"]["mailbox"]["ok"] and body["checks"]["scheduler"]["ok"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            assert b"rrbot_open_cases 0" in answer.read()
+        # when it is sent SIGTERM,
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10)
+        # then it exits with status 0 within 10 seconds, having logged its stop.
+        assert code == 0
+        assert time.monotonic() - stopped_at < 10
+        output = process.stdout.read().decode() if process.stdout else ""
+        assert 'msg="service stopped"' in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_service_killed_mid_case_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    # Given twenty cases whose clocks started two months ago, so every step is overdue now,
+    port = free_port()
+    config_path = write_config(tmp_path, port)
+    config = load_config(config_path)
+    database = open_database(config)
+    now = datetime.now(UTC)
+    with transaction(database) as session:
+        for number in range(20):
+            open_case(session, config, now - timedelta(days=60, hours=number), now, "test")
+    database.dispose()
+    # when the service catching up on them is killed with SIGKILL part-way, and restarted,
+    process = start(config_path)
+    sent_folder = tmp_path / "var" / "mail" / "sent"
+    wait_until(lambda: _sent(sent_folder) >= 5, 60, "the first sends")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    sent_before_restart = _sent(sent_folder)
+    process = start(config_path)
+    try:
+        database = open_database(config)
+        wait_until(lambda: _all_sent(database), 90, "every outbox row to be sent")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # then every queued message is in Sent exactly once.
+    with transaction(database) as session:
+        expected = {row.message_id for row in session.exec(
+            select(OutboxMessage).where(OutboxMessage.channel == "mail"))}
+    counts = Counter(
+        str(message["Message-ID"]) for message in mailbox.Maildir(str(sent_folder), create=False)
+    )
+    assert sent_before_restart < len(expected), "the kill landed after the last send"
+    assert set(counts) == expected
+    assert set(counts.values()) == {1}
+
+
+def _sent(folder: Path) -> int:
+    if not folder.exists():
+        return 0
+    return sum(len(os.listdir(folder / sub)) for sub in ("new", "cur") if (folder / sub).exists())
+
+
+def _all_sent(database: Any) -> bool:
+    with transaction(database) as session:
+        rows = session.exec(select(OutboxMessage)).all()
+    return bool(rows) and all(row.status == "sent" for row in rows)
+
+
+@pytest.mark.slow
+def test_healthz_reports_a_failing_mailbox_when_the_imap_server_stops(
+    tmp_path: Path, mail_servers: Any
+) -> None:
+    # Given the service reading an IMAP mailbox on the test Dovecot,
+    address = mail_servers.new_user("health", password="secret-health")
+    port = free_port()
+    imap = (f'\n[mailbox.imap]\nhost = "{mail_servers.host}"\nport = {mail_servers.imaps_port}\n'
+            f'security = "ssl"\nusername = "{address}"\npassword_env = "TEST_IMAP_PASSWORD"\n'
+            f'ca_file = "{mail_servers.ca_file}"\n'
+            f'[mailbox.smtp]\nhost = "{mail_servers.host}"\nport = {mail_servers.smtp_port}\n'
+            f'security = "starttls"\nusername = "{address}"\n'
+            f'password_env = "TEST_IMAP_PASSWORD"\n')
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start_at, end_at = text.index("[mailbox.imap]"), text.index("[mailbox.graph]")
+    text = text[:start_at] + text[end_at:]
+    text = text.replace('backend = "maildir"', 'backend = "imap"')
+    text = text.replace('address = "rapidreview@exampleshire.example"', f'address = "{address}"')
+    text = text.replace("health_port = 8765", f"health_port = {port}")
+    config = tmp_path / "config.toml"
+    config.write_text(text + imap, encoding="utf-8")
+    process = subprocess.Popen([RRBOT, "run", "--config", str(config)], cwd=tmp_path,
+                               env={**os.environ, "TEST_IMAP_PASSWORD": "secret-health"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: health(port)[0] == 200, 30, "a healthy service")
+        # when the IMAP server stops,
+        mail_servers.stop_imap()
+        try:
+            wait_until(lambda: health(port)[0] == 503, 30, "/healthz to report the failure")
+            status, body = health(port)
+            # then /healthz answers 503 naming the mailbox, while the database is still fine.
+            assert body["checks"]["mailbox"]["ok"] is False
+            assert body["checks"]["mailbox"]["error"]
+            assert body["checks"]["database"]["ok"] is True
+        finally:
+            mail_servers.start_imap()
+        # And it recovers on its own once the server is back.
+        wait_until(lambda: health(port)[0] == 200, 60, "/healthz to recover")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
