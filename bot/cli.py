@@ -273,6 +273,45 @@ def run(config: RequiredConfig) -> None:
     service.run_until_signalled()
 
 
+@app.command()
+def demo(
+    start: Annotated[str, typer.Option(help="When the fictional referral arrives (ISO 8601).")]
+    = "2026-12-18T10:00",
+    preset: Annotated[str, typer.Option(help="The partnership's process to follow.")] = "oldham",
+    folder: Annotated[Path | None, typer.Option(help="Where to keep the files (default: a new "
+                                                     "temporary folder).")] = None,
+) -> None:
+    """Watch a whole fictional Rapid Review happen in under a minute (no servers needed)."""
+    import tempfile
+
+    from bot.demo import run_demo
+
+    try:
+        clock_start = parse_instant(start)
+        load_preset(preset)
+    except (ValueError, KeyError) as exc:
+        fail(f"demo: {exc.args[0]}")
+    where = folder or Path(tempfile.mkdtemp(prefix="rrbot-demo-"))
+    result = run_demo(where, clock_start, preset, console)
+    mail = where / "var" / "mail"
+    if result.submitted_at is not None:
+        local = result.submitted_at.astimezone(LONDON)
+        verdict = "before" if result.submitted_at <= result.cutoff else "AFTER"
+        console.print(f"\n[bold green]{result.reference} submitted to the National Panel at "
+                      f"{local:%H:%M on %A %d %B %Y}, {verdict} the cut-off of "
+                      f"{result.cutoff.astimezone(LONDON):%H:%M}.[/bold green]")
+    else:
+        console.print(f"\n[bold red]{result.reference} was not submitted.[/bold red]")
+    console.print(f"""
+Where to look:
+  every email the bot sent     {mail / 'sent'}
+  mail it has dealt with       {mail / 'processed'}  (and {mail / 'quarantine'})
+  the chat it posted           {where / 'chat.log'}
+  its database                 {where / 'var' / 'rrbot.sqlite3'}
+  the last daily digest        {where / 'digest.html'}
+  the case list                rrbot cases --config {where / 'config.toml'}""", markup=False)
+
+
 @app.command("check-mailbox")
 def check_mailbox(config: RequiredConfig) -> None:
     """Connect to the configured mailbox and list the folders the bot will use."""
