@@ -46,9 +46,8 @@ OPTIONS = {"decision": DECISION_OPTIONS, "signoff": SIGNOFF_OPTIONS}
 MILESTONES = {"decision": "partner_decision", "signoff": "partner_signoff"}
 # How a partner is named in chat: the organisation's role, never a person or a family.
 PARTNER_LABELS = {"local_authority": "Local Authority", "police": "Police", "health": "Health"}
-# Decisions that settle the case, and those that are fed back to the referrer with the rationale.
+# Decisions that settle the case; each is fed back to the referrer with the rationale.
 DECISIONS = frozenset({"rapid_review", "no_further_action", "learning_review"})
-FEEDBACK_DECISIONS = frozenset({"no_further_action", "learning_review"})
 # A closed ballot's view is always newer than any view queued while it was open.
 CLOSED_REVISION = 1_000_000
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -554,8 +553,9 @@ def _decided(
     if outcome in TRANSITIONS[case.status]:
         transition(session, case, outcome, "bot", now)
     publish("case_decided", session, config, case, now, decision=outcome, rationale=rationale)
-    if outcome in FEEDBACK_DECISIONS:
-        _feed_back(session, config, case, outcome, rationale, now)
+    # Bolton: "the decision and rationale ... will be fed back to the referrer within two
+    # working days", whatever the decision.
+    _feed_back(session, config, case, outcome, rationale, now)
 
 
 def _feed_back(
