@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -75,12 +76,28 @@ class Service:
         self.scheduler.start()
         self.health.scheduler_running = True
         self.engine_thread.start()
+        if self.config.settings.chat.backend == "slack":
+            self._listen_to_slack()
         if service.health_port:
             self.health_server = serve(service.health_host, service.health_port, self.health,
                                        self.engine.database)
         log.info("service started", extra={"partnership": self.config.settings.partnership.key,
                                            "mailbox": self.config.settings.mailbox.backend,
                                            "chat": self.config.settings.chat.backend})
+
+    def _listen_to_slack(self) -> None:
+        # Votes and commands arrive on Slack's own threads; each change only wakes the engine
+        # thread, which sends the resulting messages on its next step.
+        from bot.adapters.chat.slack import serve
+
+        def listen() -> None:
+            try:
+                serve(self.config, self.engine.database, os.environ, on_change=self.wake.set)
+            except Exception as exc:
+                self.health.chat_error = f"{type(exc).__name__}: {exc}"
+                log.exception("the Slack listener stopped")
+
+        threading.Thread(target=listen, name="slack", daemon=True).start()
 
     def step(self) -> None:
         """Run one engine step now; errors are logged and reported, never fatal."""
