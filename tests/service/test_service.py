@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,69 @@ def test_healthz_reports_a_failing_mailbox_when_the_imap_server_stops(
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+@pytest.mark.slow
+def test_rrbot_run_acknowledges_a_referral_over_imap_and_stops_on_sigterm(
+    tmp_path: Path, mail_servers: Any
+) -> None:
+    # Given the service on the test Dovecot and SMTP servers, every person a mailbox there,
+    people = {role: mail_servers.new_user(role.replace("_", ""), password="secret-run")
+              for role in ("bot", "referrer", "manager", "la_lead", "la_deputy", "police",
+                           "health")}
+    example = {"lee.safeguarding@gp.example": people["referrer"],
+               "sam.example@exampleshire.example": people["manager"],
+               "alex.director@exampleshire.example": people["la_lead"],
+               "jo.deputy@exampleshire.example": people["la_deputy"],
+               "chris.superintendent@police.example": people["police"],
+               "pat.nurse@icb.example": people["health"],
+               "rapidreview@exampleshire.example": people["bot"]}
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    for old, new in example.items():
+        text = text.replace(f'"{old}"', f'"{new}"')
+    start_at, end_at = text.index("[mailbox.imap]"), text.index("[mailbox.graph]")
+    port = free_port()
+    text = (text[:start_at] + text[end_at:]).replace('backend = "maildir"', 'backend = "imap"')
+    text = text.replace('trusted_authserv_id = "mx.exampleshire.example"',
+                        'trusted_authserv_id = "smtp.rrbot.test"')
+    text = text.replace("health_port = 8765", f"health_port = {port}")
+    text += (f'\n[mailbox.imap]\nhost = "{mail_servers.host}"\nport = {mail_servers.imaps_port}\n'
+             f'security = "ssl"\nusername = "{people["bot"]}"\npassword_env = "TEST_RUN_PW"\n'
+             f'ca_file = "{mail_servers.ca_file}"\n'
+             f'[mailbox.smtp]\nhost = "{mail_servers.host}"\nport = {mail_servers.smtp_port}\n'
+             f'security = "starttls"\nusername = "{people["bot"]}"\npassword_env = "TEST_RUN_PW"\n'
+             f'ca_file = "{mail_servers.ca_file}"\n')
+    config = tmp_path / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    process = subprocess.Popen([RRBOT, "run", "--config", str(config)], cwd=tmp_path,
+                               env={**os.environ, "TEST_RUN_PW": "secret-run"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: health(port)[0] == 200, 30, "a healthy service")
+        # when the GP's safeguarding lead sends a referral,
+        raw = (ROOT / "tests" / "corpus" / "referral_docx_gp.eml").read_bytes()
+        raw = raw[raw.index(b"From: "):].replace(b"lee.safeguarding@gp.example",
+                                                 people["referrer"].encode())
+        domain = people["referrer"].rpartition("@")[2]
+        verdict = (f"Authentication-Results: smtp.rrbot.test; dmarc=pass header.from={domain}"
+                   "\r\n").encode()
+        delivered = time.monotonic()
+        mail_servers.deliver(people["bot"], verdict + raw, sender=people["referrer"])
+        # then the acknowledgement lands in the referrer's mailbox within seconds,
+        wait_until(lambda: len(mail_servers.messages(people["referrer"])) == 1, 30,
+                   "the acknowledgement")
+        latency = time.monotonic() - delivered
+        ack = message_from_bytes(mail_servers.messages(people["referrer"])[0],
+                                 policy=policy.default)
+        assert str(ack["Subject"]).startswith("[RR-2026-001] Referral received")
+        assert ack["Auto-Submitted"] == "auto-replied"
+        assert latency < 10, latency
+        # and on SIGTERM the service exits cleanly within 10 seconds.
+        stopped = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - stopped < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
