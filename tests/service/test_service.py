@@ -26,6 +26,7 @@ from bot.db import transaction
 from bot.models import OutboxMessage
 from bot.service import open_database
 from tests.servers import free_port
+from tests.service.run_config import make_people, referral, write_imap_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RRBOT = str(Path(sys.executable).with_name("rrbot"))
@@ -198,47 +199,17 @@ def test_rrbot_run_acknowledges_a_referral_over_imap_and_stops_on_sigterm(
     tmp_path: Path, mail_servers: Any
 ) -> None:
     # Given the service on the test Dovecot and SMTP servers, every person a mailbox there,
-    people = {role: mail_servers.new_user(role.replace("_", ""), password="secret-run")
-              for role in ("bot", "referrer", "manager", "la_lead", "la_deputy", "police",
-                           "health")}
-    example = {"lee.safeguarding@gp.example": people["referrer"],
-               "sam.example@exampleshire.example": people["manager"],
-               "alex.director@exampleshire.example": people["la_lead"],
-               "jo.deputy@exampleshire.example": people["la_deputy"],
-               "chris.superintendent@police.example": people["police"],
-               "pat.nurse@icb.example": people["health"],
-               "rapidreview@exampleshire.example": people["bot"]}
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    for old, new in example.items():
-        text = text.replace(f'"{old}"', f'"{new}"')
-    start_at, end_at = text.index("[mailbox.imap]"), text.index("[mailbox.graph]")
+    people = make_people(mail_servers)
     port = free_port()
-    text = (text[:start_at] + text[end_at:]).replace('backend = "maildir"', 'backend = "imap"')
-    text = text.replace('trusted_authserv_id = "mx.exampleshire.example"',
-                        'trusted_authserv_id = "smtp.rrbot.test"')
-    text = text.replace("health_port = 8765", f"health_port = {port}")
-    text += (f'\n[mailbox.imap]\nhost = "{mail_servers.host}"\nport = {mail_servers.imaps_port}\n'
-             f'security = "ssl"\nusername = "{people["bot"]}"\npassword_env = "TEST_RUN_PW"\n'
-             f'ca_file = "{mail_servers.ca_file}"\n'
-             f'[mailbox.smtp]\nhost = "{mail_servers.host}"\nport = {mail_servers.smtp_port}\n'
-             f'security = "starttls"\nusername = "{people["bot"]}"\npassword_env = "TEST_RUN_PW"\n'
-             f'ca_file = "{mail_servers.ca_file}"\n')
-    config = tmp_path / "config.toml"
-    config.write_text(text, encoding="utf-8")
+    config = write_imap_config(tmp_path, mail_servers, people, port)
     process = subprocess.Popen([RRBOT, "run", "--config", str(config)], cwd=tmp_path,
                                env={**os.environ, "TEST_RUN_PW": "secret-run"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: health(port)[0] == 200, 30, "a healthy service")
         # when the GP's safeguarding lead sends a referral,
-        raw = (ROOT / "tests" / "corpus" / "referral_docx_gp.eml").read_bytes()
-        raw = raw[raw.index(b"From: "):].replace(b"lee.safeguarding@gp.example",
-                                                 people["referrer"].encode())
-        domain = people["referrer"].rpartition("@")[2]
-        verdict = (f"Authentication-Results: smtp.rrbot.test; dmarc=pass header.from={domain}"
-                   "\r\n").encode()
         delivered = time.monotonic()
-        mail_servers.deliver(people["bot"], verdict + raw, sender=people["referrer"])
+        mail_servers.deliver(people["bot"], referral(people), sender=people["referrer"])
         # then the acknowledgement lands in the referrer's mailbox within seconds,
         wait_until(lambda: len(mail_servers.messages(people["referrer"])) == 1, 30,
                    "the acknowledgement")
