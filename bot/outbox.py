@@ -251,11 +251,7 @@ class Dispatcher:
         # The row stays locked for the whole send, so another process (even one whose clock
         # runs ahead and thinks the lease has run out) skips it rather than sending it again.
         with transaction(self.engine) as session:
-            row = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == "sending")
-                .with_for_update(skip_locked=True)
-            ).first()
+            row = _held_for_sending(session, claim)
             if row is None:
                 return
             # A message due by a cut-off is never sent after it without a person's go-ahead.
@@ -290,11 +286,7 @@ class Dispatcher:
         # As with mail, the row stays locked while it is sent, and is marked in the same
         # transaction; the ballot's message reference is stored in it too.
         with transaction(self.engine) as session:
-            row = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == "sending")
-                .with_for_update(skip_locked=True)
-            ).first()
+            row = _held_for_sending(session, claim)
             if row is None:
                 return
             try:
@@ -340,6 +332,15 @@ class Dispatcher:
                 report.retried.append(key)
             session.add(row)
         log.warning("outbox row %s not sent (attempt %s): %s", row_id, row.attempts, error)
+
+
+def _held_for_sending(session: Session, claim: Claim) -> OutboxMessage | None:
+    """Lock a claimed row for its send; None if another process has it or it has gone."""
+    return session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == "sending")
+        .with_for_update(skip_locked=True)
+    ).first()
 
 
 def _parse(payload: bytes) -> EmailMessage:

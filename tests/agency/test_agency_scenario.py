@@ -40,6 +40,15 @@ def scenario_config(url: str, preset: str) -> Config:
     return config_from_document(document)
 
 
+def decide_rapid_review(session: Any, config: Config, case: Case, at: datetime) -> None:
+    """Have the partners decide on a Rapid Review, as the ballot would on quorum."""
+    # Opening the case opened its decision ballot, so it is awaiting the decision already.
+    for status in ("awaiting_decision", "rapid_review"):
+        if status in TRANSITIONS[case.status]:
+            transition(session, case, status, "test", at)
+    publish("case_decided", session, config, case, at, decision="rapid_review")
+
+
 def london(instant: datetime) -> str:
     return instant.astimezone(LONDON).strftime("%a %d %b %H:%M")
 
@@ -70,11 +79,7 @@ def run_scenario(
             case = session.get_one(Case, case_id)
             if now == decision_at:
                 # The partners decide on a Rapid Review (the ballot issue publishes this).
-                # Opening the case opened its decision ballot (awaiting_decision) already.
-                for status in ("awaiting_decision", "rapid_review"):
-                    if status in TRANSITIONS[case.status]:
-                        transition(session, case, status, "test", now)
-                publish("case_decided", session, config, case, now, decision="rapid_review")
+                decide_rapid_review(session, config, case, now)
             if now in pending_replies:
                 agency, kind = pending_replies[now]
                 record_agency_reply(session, config, case, agency, kind, now, actor="agency")
@@ -172,10 +177,7 @@ def test_warrington_requests_carry_the_meeting_invitation(tmp_path: Path) -> Non
     now = parse_instant("2026-12-22T12:00")
     with transaction(database) as session:
         case = open_case(session, config, REFERRAL, REFERRAL, actor="test")
-        for status in ("awaiting_decision", "rapid_review"):
-            if status in TRANSITIONS[case.status]:
-                transition(session, case, status, "test", now)
-        publish("case_decided", session, config, case, now, decision="rapid_review")
+        decide_rapid_review(session, config, case, now)
         row = session.exec(select(OutboxMessage).where(
             OutboxMessage.purpose == "agency_request")).first()
         assert row is not None
@@ -205,10 +207,7 @@ def test_an_extension_moves_the_reminders_and_the_escalation(tmp_path: Path) -> 
     decided = parse_instant("2026-12-21T14:00")
     with transaction(database) as session:
         case = open_case(session, config, REFERRAL, REFERRAL, actor="test")
-        for status in ("awaiting_decision", "rapid_review"):
-            if status in TRANSITIONS[case.status]:
-                transition(session, case, status, "test", decided)
-        publish("case_decided", session, config, case, decided, decision="rapid_review")
+        decide_rapid_review(session, config, case, decided)
         # When housing is given until Wed 6 Jan 12:00,
         extend_request(session, config, case, "housing", parse_instant("2027-01-06T12:00"),
                        decided + timedelta(hours=1), actor="test")
@@ -246,10 +245,7 @@ def test_a_bounced_contact_is_chased_through_the_alternate_at_once(tmp_path: Pat
     decided = parse_instant("2026-12-21T14:00")
     with transaction(database) as session:
         case = open_case(session, config, REFERRAL, REFERRAL, actor="test")
-        for status in ("awaiting_decision", "rapid_review"):
-            if status in TRANSITIONS[case.status]:
-                transition(session, case, status, "test", decided)
-        publish("case_decided", session, config, case, decided, decision="rapid_review")
+        decide_rapid_review(session, config, case, decided)
         changed = note_contact_problem(session, config, HOSPITAL, "bounced",
                                        decided + timedelta(minutes=5))
         assert [request.agency_key for request in changed] == ["hospital"]
