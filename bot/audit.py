@@ -34,13 +34,19 @@ def record(
     **detail: Any,
 ) -> AuditEntry:
     """Append one entry in the caller's transaction, chained to the partnership's last one."""
-    # Locking the head row makes concurrent appends queue up instead of forking the chain.
-    head = session.exec(
-        select(AuditHead).where(AuditHead.partnership == partnership).with_for_update()
-    ).first()
-    if head is None:
-        head = AuditHead(partnership=partnership, last_hash=GENESIS)
-        session.add(head)
+    # Locking the head row makes concurrent appends queue up instead of forking the chain; the
+    # lock lasts the whole transaction, so the row is read once per transaction.
+    cached: dict[str, AuditHead] = session.info.setdefault("audit_heads", {})
+    head = cached.get(partnership)
+    # A head whose insert a rolled-back savepoint undid is no longer in the session.
+    if head is None or head not in session:
+        head = session.exec(
+            select(AuditHead).where(AuditHead.partnership == partnership).with_for_update()
+        ).first()
+        if head is None:
+            head = AuditHead(partnership=partnership, last_hash=GENESIS)
+            session.add(head)
+        cached[partnership] = head
     entry = AuditEntry(
         partnership=partnership, at=at, actor=actor, action=action, case_id=case_id,
         detail=json.dumps(detail, sort_keys=True, default=str), prev_hash=head.last_hash,

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
+from itertools import islice
 
 from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,9 @@ from bot.outbox import Dispatcher, DispatchReport, RetryPolicy
 from bot.pipeline import InboundContext, Outcome, handle
 
 log = logging.getLogger(__name__)
+
+# Inbound messages stored per transaction.
+INGEST_BATCH = 100
 
 
 @dataclass
@@ -67,30 +71,37 @@ class Engine:
     def ingest(self, now: datetime) -> int:
         """Store every new message from the mailbox; move ones already dealt with."""
         stored = 0
-        for fetched in self.mailbox.fetch_new():
+        fetched = iter(self.mailbox.fetch_new())
+        # Messages are stored a batch per transaction: one commit, not one per message. A
+        # crash before the commit loses nothing, as the mail is still in the inbox.
+        while batch := list(islice(fetched, INGEST_BATCH)):
+            to_move: list[tuple[str, str]] = []
             with transaction(self.database) as session:
-                known = session.exec(select(InboundMessage).where(
-                    InboundMessage.mailbox == self.mailbox.name,
-                    InboundMessage.server_id == fetched.server_id,
-                )).first()
-                message_id = _message_id(fetched.raw)
-                if known is None and message_id is not None:
+                for mail in batch:
                     known = session.exec(select(InboundMessage).where(
-                        InboundMessage.partnership == self.config.settings.partnership.key,
-                        InboundMessage.message_id == message_id,
+                        InboundMessage.mailbox == self.mailbox.name,
+                        InboundMessage.server_id == mail.server_id,
                     )).first()
-                if known is None:
-                    session.add(InboundMessage(
-                        partnership=self.config.settings.partnership.key,
-                        mailbox=self.mailbox.name, server_id=fetched.server_id,
-                        message_id=message_id, received_at=now, raw=fetched.raw,
-                    ))
-                    stored += 1
-                    continue
-                folder = self._folder(known.status)
+                    message_id = _message_id(mail.raw)
+                    if known is None and message_id is not None:
+                        known = session.exec(select(InboundMessage).where(
+                            InboundMessage.partnership == self.config.settings.partnership.key,
+                            InboundMessage.message_id == message_id,
+                        )).first()
+                    if known is None:
+                        session.add(InboundMessage(
+                            partnership=self.config.settings.partnership.key,
+                            mailbox=self.mailbox.name, server_id=mail.server_id,
+                            message_id=message_id, received_at=now, raw=mail.raw,
+                        ))
+                        stored += 1
+                        continue
+                    folder = self._folder(known.status)
+                    if folder is not None:
+                        to_move.append((mail.server_id, folder))
             # A message seen before and already dealt with only needs moving out of the inbox.
-            if folder is not None:
-                self.mailbox.mark_processed(fetched.server_id, folder)
+            for server_id, folder in to_move:
+                self.mailbox.mark_processed(server_id, folder)
         return stored
 
     def handle_inbound(self, now: datetime) -> list[str]:
