@@ -10,7 +10,7 @@ from itertools import islice
 
 from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot import audit
 from bot.actions import ActionContext, find_action, periodic_jobs
@@ -25,8 +25,9 @@ from bot.pipeline import InboundContext, Outcome, handle
 
 log = logging.getLogger(__name__)
 
-# Inbound messages stored per transaction.
+# Inbound messages stored, and handled, per transaction.
 INGEST_BATCH = 100
+HANDLE_BATCH = 25
 
 
 @dataclass
@@ -108,36 +109,56 @@ class Engine:
         """Run the handler pipeline over stored messages not yet dealt with."""
         handled: list[str] = []
         while True:
-            row_id: int | None = None
+            row_ids: list[int] = []
             try:
                 with transaction(self.database) as session:
-                    row = session.exec(
+                    rows = session.exec(
                         select(InboundMessage).where(InboundMessage.status == "new")
-                        .order_by(col(InboundMessage.id)).limit(1)
+                        .order_by(col(InboundMessage.id)).limit(HANDLE_BATCH)
                         .with_for_update(skip_locked=True)
-                    ).first()
-                    if row is None:
+                    ).all()
+                    if not rows:
                         return handled
-                    row_id = row.id
-                    outcome = handle(InboundContext(session, now, self.config), row)
-                    row.status, row.kind = outcome.status, outcome.kind
-                    row.reason, row.handled_at = outcome.reason or None, now
-                    row.case_id = outcome.case_id or row.case_id
-                    session.add(row)
-                    audit.record(session, row.partnership, "bot", f"inbound_{outcome.status}",
-                                 now, row.case_id, inbound_id=row.id, kind=outcome.kind,
-                                 reason=outcome.reason)
-                    server_id, folder = row.server_id, self._folder(outcome.status)
-            except Exception as exc:
-                # A message whose handling cannot even be committed is quarantined, so that it
-                # never blocks the inbox; a failure before any row was claimed is re-raised.
-                if row_id is None:
+                    row_ids = [row.id or 0 for row in rows]
+                    # Each handler runs in a savepoint (bot.pipeline), so one message's
+                    # failure does not undo the others handled in this transaction.
+                    results = [self._handle(session, row, now) for row in rows]
+            except Exception:
+                # A failure before any message was claimed (the database is down) is raised.
+                if not row_ids:
                     raise
-                outcome, server_id = self._quarantine_failed(row_id, now, exc)
-                folder = self._folder(outcome.status)
-            handled.append(outcome.kind)
-            if folder is not None:
-                self.mailbox.mark_processed(server_id, folder)
+                # A batch that cannot be committed is handled again one message at a time,
+                # so that only the message at fault is quarantined.
+                results = [self._handle_alone(row_id, now) for row_id in row_ids]
+            for kind, server_id, folder in results:
+                handled.append(kind)
+                if folder is not None:
+                    self.mailbox.mark_processed(server_id, folder)
+
+    def _handle(
+        self, session: Session, row: InboundMessage, now: datetime
+    ) -> tuple[str, str, str | None]:
+        outcome = handle(InboundContext(session, now, self.config), row)
+        row.status, row.kind = outcome.status, outcome.kind
+        row.reason, row.handled_at = outcome.reason or None, now
+        row.case_id = outcome.case_id or row.case_id
+        session.add(row)
+        audit.record(session, row.partnership, "bot", f"inbound_{outcome.status}", now,
+                     row.case_id, inbound_id=row.id, kind=outcome.kind, reason=outcome.reason)
+        return outcome.kind, row.server_id, self._folder(outcome.status)
+
+    def _handle_alone(self, row_id: int, now: datetime) -> tuple[str, str, str | None]:
+        try:
+            with transaction(self.database) as session:
+                row = session.get_one(InboundMessage, row_id)
+                if row.status != "new":
+                    return row.kind or row.status, row.server_id, self._folder(row.status)
+                return self._handle(session, row, now)
+        except Exception as exc:
+            # A message whose handling cannot even be committed is quarantined, so that it
+            # never blocks the inbox.
+            outcome, server_id = self._quarantine_failed(row_id, now, exc)
+            return outcome.kind, server_id, self._folder(outcome.status)
 
     def plan_periodic_jobs(self, now: datetime) -> None:
         """Let each recurring job (the digest, say) plan its next run if none is pending."""

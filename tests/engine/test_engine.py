@@ -317,3 +317,31 @@ def test_utc_round_trip(engine: Engine) -> None:
         case = session.exec(select(Case).where(Case.reference == reference)).one()
     assert case.clock_start == datetime(2026, 12, 18, 10, tzinfo=UTC)
     assert case.clock_start.tzinfo is not None
+
+
+def test_a_message_that_breaks_its_batch_is_quarantined_alone(
+    engine: Engine, mailbox: RecordingMailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three messages, one of which makes its whole transaction fail (not just a handler),
+    def raw(number: int) -> bytes:
+        return (f"From: someone@elsewhere.example\r\nSubject: note {number}\r\n"
+                f"Message-ID: <{number}@elsewhere.example>\r\n\r\nHi\r\n").encode()
+
+    mailbox.inbox = [FetchedMail(f"m{n}", raw(n)) for n in range(3)]
+    original = Engine._handle
+
+    def failing(self: Engine, session: Any, row: InboundMessage, now: datetime) -> Any:
+        if row.server_id == "m1":
+            raise RuntimeError("the database refused this row")
+        return original(self, session, row, now)
+
+    monkeypatch.setattr(Engine, "_handle", failing)
+    # when the engine steps,
+    engine.step(parse_instant("2026-12-21T10:00"))
+    # then the other two are handled as usual and only that one is quarantined as an error.
+    with transaction(engine.database) as session:
+        rows = {r.server_id: (r.status, r.kind) for r in session.exec(select(InboundMessage))}
+    assert rows == {"m0": ("quarantined", "unverified_sender"),
+                    "m1": ("quarantined", "handler_error"),
+                    "m2": ("quarantined", "unverified_sender")}
+    assert sorted(server_id for server_id, _ in mailbox.moved) == ["m0", "m1", "m2"]
