@@ -132,7 +132,10 @@ def populate(database: DatabaseEngine, config: Config) -> dict[str, int]:
             connection.execute(insert(outbox), rows[offset:offset + 5000])
         # Each busy instant, one second apart, gets exactly DUE actions of different cases.
         upcoming = connection.execute(
-            select(actions.c.id, actions.c.case_id).where(actions.c.status == "pending")
+            # Milestone reminders and deadline checks: each sends one email when it runs.
+            select(actions.c.id, actions.c.case_id).where(
+                actions.c.status == "pending",
+                actions.c.action.in_(["milestone_reminder", "milestone_overdue"]))
             .order_by(actions.c.due_at, actions.c.id)
         ).all()
         chosen: list[int] = []

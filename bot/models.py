@@ -94,7 +94,11 @@ class PlannedAction(SQLModel, table=True):
     in the same transaction, so an action happens once however many processes sweep.
     """
 
-    __table_args__ = (Index("ix_planned_action_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_planned_action_due", "status", "due_at"),
+        # Recurring jobs (the digest) look up their pending row by action on every step.
+        Index("ix_planned_action_kind", "action", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     partnership: str = Field(max_length=64)
