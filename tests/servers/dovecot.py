@@ -350,7 +350,7 @@ class DovecotServer:
         while time.monotonic() < deadline:
             if all(_port_is_free(port) for port in (self.imap_port, self.imaps_port)):
                 return
-            time.sleep(0.02)
+            time.sleep(0.02)  # real-time ok: waiting for a real process, bounded
 
     def is_running(self) -> bool:
         """Say whether Dovecot is running."""

@@ -139,7 +139,7 @@ class PostgresServer:
                 with psycopg.connect(self._conninfo("postgres"), connect_timeout=2):
                     return True
             except psycopg.OperationalError:
-                time.sleep(0.05)
+                time.sleep(0.05)  # real-time ok: waiting for a real process, bounded
         self.stop()
         return False
 
