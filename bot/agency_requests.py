@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.calendar import as_aware
 from bot.case_state import TRANSITIONS, transition
-from bot.cases import mark_milestone_done
+from bot.cases import mark_milestone_done, plan_action
 from bot.config import Agency, Config, Person
 from bot.models import AgencyRequest, Case, Milestone, PlannedAction
 from bot.outbox import Attachment, enqueue_mail
@@ -258,11 +258,12 @@ def _plan_chasing(
         # A reminder whose moment has passed when the request is made would only be noise.
         if at > now:
             final = number == len(rules.reminders) - 1
-            _plan(session, case, f"{prefix}:remind:{number}:{stamp}",
+            plan_action(session, case, f"{prefix}:remind:{number}:{stamp}",
                   "agency_final_reminder" if final else "agency_reminder",
                   request.agency_key, at)
-    _plan(session, case, f"{prefix}:escalate:{stamp}:1", "agency_escalation", request.agency_key,
-          escalation_at(config, request.due_at, rules.escalate_after_working_days))
+    plan_action(session, case, f"{prefix}:escalate:{stamp}:1", "agency_escalation",
+                request.agency_key,
+                escalation_at(config, request.due_at, rules.escalate_after_working_days))
 
 
 def escalation_at(config: Config, after: datetime, working_days: int) -> datetime:
@@ -272,13 +273,6 @@ def escalation_at(config: Config, after: datetime, working_days: int) -> datetim
     return calendar.at(day, calendar.hours.start)
 
 
-def _plan(
-    session: Session, case: Case, key: str, action_name: str, agency_key: str, at: datetime
-) -> None:
-    if session.exec(select(PlannedAction).where(PlannedAction.key == key)).first() is None:
-        session.add(PlannedAction(partnership=case.partnership, case_id=case.id, key=key,
-                                  action=action_name, subject=agency_key, due_at=at))
-
 
 def plan_next_escalation(
     session: Session, config: Config, case: Case, request: AgencyRequest, after: datetime,
@@ -287,7 +281,7 @@ def plan_next_escalation(
     """Plan the next daily escalation of a request still open after its deadline."""
     assert request.due_at is not None
     key = f"{case.reference}:agency:{request.agency_key}:escalate:{request.due_at:%Y%m%dT%H%M}"
-    _plan(session, case, f"{key}:{number}", "agency_escalation", request.agency_key,
+    plan_action(session, case, f"{key}:{number}", "agency_escalation", request.agency_key,
           escalation_at(config, after, 1))
 
 

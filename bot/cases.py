@@ -83,12 +83,13 @@ def schedule_milestone_actions(session: Session, config: Config, case: Case) -> 
             at = reminder_at(config.calendar, milestone.due_at, reminder)
             wanted[f"{case.reference}:{milestone.key}:remind:{number}"] = ("milestone_reminder", at)
         for key, (action_name, due_at) in wanted.items():
-            _plan_action(session, case, key, action_name, milestone.key, due_at)
+            plan_action(session, case, key, action_name, milestone.key, due_at)
 
 
-def _plan_action(
+def plan_action(
     session: Session, case: Case, key: str, action_name: str, subject: str, due_at: datetime
 ) -> None:
+    """Plan an action of a case once by its key; a pending one whose time changed is moved."""
     existing = session.exec(select(PlannedAction).where(PlannedAction.key == key)).first()
     if existing is None:
         session.add(PlannedAction(

@@ -11,11 +11,11 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.ballots import PARTNER_LABELS, members, open_signoff_ballot
 from bot.case_state import TRANSITIONS, transition
-from bot.cases import mark_milestone_done
+from bot.cases import mark_milestone_done, plan_action
 from bot.config import Config
 from bot.documents import store_document
 from bot.mime import FoundAttachment
-from bot.models import Ballot, Case, Document, Milestone, OutboxMessage, PlannedAction, Vote
+from bot.models import Ballot, Case, Document, Milestone, OutboxMessage, Vote
 from bot.outbox import Attachment, enqueue_mail
 from bot.process import SUBMISSION_KEY
 from bot.render import render_email
@@ -137,7 +137,7 @@ def queue_submission(
     )
     audit.record(session, case.partnership, actor, "submission_queued", now, case.id,
                  sha256=report_sha256, late=late, outbox_id=row.id)
-    _plan(session, case, f"{row.idempotency_key}:confirm:1", "confirm_submission",
+    plan_action(session, case, f"{row.idempotency_key}:confirm:1", "confirm_submission",
           row.idempotency_key, now + CONFIRM_AFTER)
     return row
 
@@ -198,17 +198,10 @@ def plan_risk_checks(session: Session, config: Config, case: Case) -> None:
     if signoff is not None:
         checks["no_quorum"] = signoff.due_at
     for check, at in checks.items():
-        _plan(session, case, f"{case.reference}:risk:{check}", "submission_risk", check, at)
+        plan_action(session, case, f"{case.reference}:risk:{check}", "submission_risk", check, at)
 
 
 def _cutoff(session: Session, case: Case) -> datetime:
     return session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == SUBMISSION_KEY)).one().due_at
 
-
-def _plan(
-    session: Session, case: Case, key: str, action_name: str, subject: str, at: datetime
-) -> None:
-    if session.exec(select(PlannedAction).where(PlannedAction.key == key)).first() is None:
-        session.add(PlannedAction(partnership=case.partnership, case_id=case.id, key=key,
-                                  action=action_name, subject=subject, due_at=at))
