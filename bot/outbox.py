@@ -86,9 +86,7 @@ def enqueue_mail(
     send_by: datetime | None = None,
 ) -> OutboxMessage:
     """Queue an email in the caller's transaction; a key already queued returns that row."""
-    existing = session.exec(
-        select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
-    ).first()
+    existing = _queued(session, key)
     if existing is not None:
         return existing
     domain = sender.rpartition("@")[2]
@@ -122,11 +120,7 @@ def enqueue_mail(
         payload=message.as_bytes(), created_at=now, next_attempt_at=not_before or now,
         send_by=send_by,
     )
-    session.add(row)
-    session.flush()
-    audit.record(session, partnership, "bot", "queued", now, case_id, purpose=purpose,
-                 outbox_id=row.id, recipients=row.recipients)
-    return row
+    return _store(session, row)
 
 
 def enqueue_chat(
@@ -141,9 +135,7 @@ def enqueue_chat(
     case_id: int | None = None,
 ) -> OutboxMessage:
     """Queue a chat message (see bot.chat for the operations); a key already queued returns it."""
-    existing = session.exec(
-        select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
-    ).first()
+    existing = _queued(session, key)
     if existing is not None:
         return existing
     row = OutboxMessage(
@@ -152,10 +144,21 @@ def enqueue_chat(
         payload=json.dumps(payload, sort_keys=True).encode("utf-8"), created_at=now,
         next_attempt_at=now,
     )
+    return _store(session, row)
+
+
+def _queued(session: Session, key: str) -> OutboxMessage | None:
+    return session.exec(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
+    ).first()
+
+
+def _store(session: Session, row: OutboxMessage) -> OutboxMessage:
+    # Queueing is audited in the same transaction as the row itself.
     session.add(row)
     session.flush()
-    audit.record(session, partnership, "bot", "queued", now, case_id, purpose=purpose,
-                 outbox_id=row.id, recipients=recipient)
+    audit.record(session, row.partnership, "bot", "queued", row.created_at, row.case_id,
+                 purpose=row.purpose, outbox_id=row.id, recipients=row.recipients)
     return row
 
 
