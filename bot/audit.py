@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from bot.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+# Where a session keeps the entries it has yet to chain, and where each savepoint began.
+PENDING = "audit_pending"
+SAVEPOINT_MARKS = "audit_savepoints"
 
 
 def _digest(entry: AuditEntry) -> str:
@@ -32,33 +37,67 @@ def record(
     at: datetime,
     case_id: int | None = None,
     **detail: Any,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction, chained to the partnership's last one."""
-    # Locking the head row makes concurrent appends queue up instead of forking the chain; the
-    # lock lasts the whole transaction, so the row is read once per transaction.
-    cached: dict[str, AuditHead] = session.info.setdefault("audit_heads", {})
-    head = cached.get(partnership)
-    # A head whose insert a rolled-back savepoint undid is no longer in the session.
-    if head is None or head not in session:
+) -> None:
+    """Add one entry to the caller's transaction; it is chained when the transaction commits."""
+    _pending(session).append(AuditEntry(
+        partnership=partnership, at=at, actor=actor, action=action, case_id=case_id,
+        detail=json.dumps(detail, sort_keys=True, default=str), prev_hash="", hash="",
+    ))
+
+
+def _pending(session: Session) -> list[AuditEntry]:
+    pending: list[AuditEntry] = session.info.setdefault(PENDING, [])
+    return pending
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint remembers how many entries came before it, to drop its own if it rolls back.
+    if transaction.nested:
+        session.info.setdefault(SAVEPOINT_MARKS, {})[id(transaction)] = len(_pending(session))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    # Entries recorded in work that was rolled back never happened, so they are not chained.
+    if previous.nested:
+        mark = session.info.get(SAVEPOINT_MARKS, {}).pop(id(previous), None)
+        if mark is not None:
+            del _pending(session)[mark:]
+    else:
+        session.info.pop(PENDING, None)
+        session.info.pop(SAVEPOINT_MARKS, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending(session: Session) -> None:
+    """Chain the transaction's entries to each partnership's head, as the last thing it does."""
+    # Releasing a savepoint is not the end of the transaction: its entries wait for that.
+    if session.in_nested_transaction() or not session.info.get(PENDING):
+        return
+    # Every other change is written first, so that the head row is the last lock the
+    # transaction takes, and is held only while its entries are inserted. A transaction
+    # holding the head then never waits for another lock, so no two can deadlock on it.
+    session.flush()
+    entries: list[AuditEntry] = session.info.pop(PENDING)
+    session.info.pop(SAVEPOINT_MARKS, None)
+    # Heads are locked in one order, so two transactions touching the same partnerships
+    # queue up rather than wait for each other.
+    for partnership in sorted({entry.partnership for entry in entries}):
         head = session.exec(
             select(AuditHead).where(AuditHead.partnership == partnership).with_for_update()
         ).first()
         if head is None:
             head = AuditHead(partnership=partnership, last_hash=GENESIS)
-            session.add(head)
-        cached[partnership] = head
-    entry = AuditEntry(
-        partnership=partnership, at=at, actor=actor, action=action, case_id=case_id,
-        detail=json.dumps(detail, sort_keys=True, default=str), prev_hash=head.last_hash,
-        hash="",
-    )
-    entry.hash = _digest(entry)
-    session.add(entry)
+        for entry in (entry for entry in entries if entry.partnership == partnership):
+            entry.prev_hash = head.last_hash
+            entry.hash = _digest(entry)
+            session.add(entry)
+            session.flush()
+            head.last_hash = entry.hash
+            head.last_id = entry.id or 0
+        session.add(head)
     session.flush()
-    head.last_hash = entry.hash
-    head.last_id = entry.id or 0
-    session.add(head)
-    return entry
 
 
 @dataclass(frozen=True)

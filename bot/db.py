@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Rows claimed per sweep query, so that one step never holds thousands of locks.
 CLAIM_BATCH = 200
+
+# PostgreSQL rolls a transaction back with these SQLSTATEs to break a deadlock or a
+# serialisation conflict with another transaction; nothing of it happened, so it can run again.
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+CONFLICT_ATTEMPTS = 5
 
 
 def make_engine(url: str) -> Engine:
@@ -54,3 +65,26 @@ def transaction(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         with session.begin():
             yield session
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Say whether a database error only means another transaction got in the way."""
+    return (isinstance(error, OperationalError)
+            and getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES)
+
+
+def retry_on_conflict(unit: Callable[[], T]) -> T:
+    """Run a unit of work that opens its own transaction, again if a conflict rolled it back.
+
+    Only for units whose effects are all in the database: a unit that sends mail must not run
+    twice, and the outbox's lease and look-up in Sent deal with those instead.
+    """
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return unit()
+        except OperationalError as exc:
+            if attempt == CONFLICT_ATTEMPTS or not is_conflict(exc):
+                raise
+            log.warning("a transaction conflicted with another process and is run again"
+                        " (attempt %s)", attempt + 1)
+    raise AssertionError("unreachable")

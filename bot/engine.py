@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
+from functools import partial
 from itertools import islice
 
 from sqlalchemy import Engine as DatabaseEngine
@@ -13,12 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot import audit
-from bot.actions import ActionContext, find_action, periodic_jobs
+from bot.actions import ActionContext, PeriodicFunction, find_action, periodic_jobs
 from bot.calendar import as_aware
 from bot.chat import ChatChannel
 from bot.config import Config
-from bot.db import CLAIM_BATCH, transaction
-from bot.mailbox import Mailbox
+from bot.db import CLAIM_BATCH, retry_on_conflict, transaction
+from bot.mailbox import FetchedMail, Mailbox
 from bot.models import InboundMessage, PlannedAction
 from bot.outbox import Dispatcher, DispatchReport, RetryPolicy
 from bot.pipeline import InboundContext, Outcome, handle
@@ -76,34 +77,42 @@ class Engine:
         # Messages are stored a batch per transaction: one commit, not one per message. A
         # crash before the commit loses nothing, as the mail is still in the inbox.
         while batch := list(islice(fetched, INGEST_BATCH)):
-            to_move: list[tuple[str, str]] = []
-            with transaction(self.database) as session:
-                for mail in batch:
-                    known = session.exec(select(InboundMessage).where(
-                        InboundMessage.mailbox == self.mailbox.name,
-                        InboundMessage.server_id == mail.server_id,
-                    )).first()
-                    message_id = _message_id(mail.raw)
-                    if known is None and message_id is not None:
-                        known = session.exec(select(InboundMessage).where(
-                            InboundMessage.partnership == self.config.settings.partnership.key,
-                            InboundMessage.message_id == message_id,
-                        )).first()
-                    if known is None:
-                        session.add(InboundMessage(
-                            partnership=self.config.settings.partnership.key,
-                            mailbox=self.mailbox.name, server_id=mail.server_id,
-                            message_id=message_id, received_at=now, raw=mail.raw,
-                        ))
-                        stored += 1
-                        continue
-                    folder = self._folder(known.status)
-                    if folder is not None:
-                        to_move.append((mail.server_id, folder))
+            added, to_move = retry_on_conflict(partial(self._store_batch, batch, now))
+            stored += added
             # A message seen before and already dealt with only needs moving out of the inbox.
             for server_id, folder in to_move:
                 self.mailbox.mark_processed(server_id, folder)
         return stored
+
+    def _store_batch(
+        self, batch: list[FetchedMail], now: datetime
+    ) -> tuple[int, list[tuple[str, str]]]:
+        stored = 0
+        to_move: list[tuple[str, str]] = []
+        with transaction(self.database) as session:
+            for mail in batch:
+                known = session.exec(select(InboundMessage).where(
+                    InboundMessage.mailbox == self.mailbox.name,
+                    InboundMessage.server_id == mail.server_id,
+                )).first()
+                message_id = _message_id(mail.raw)
+                if known is None and message_id is not None:
+                    known = session.exec(select(InboundMessage).where(
+                        InboundMessage.partnership == self.config.settings.partnership.key,
+                        InboundMessage.message_id == message_id,
+                    )).first()
+                if known is None:
+                    session.add(InboundMessage(
+                        partnership=self.config.settings.partnership.key,
+                        mailbox=self.mailbox.name, server_id=mail.server_id,
+                        message_id=message_id, received_at=now, raw=mail.raw,
+                    ))
+                    stored += 1
+                    continue
+                folder = self._folder(known.status)
+                if folder is not None:
+                    to_move.append((mail.server_id, folder))
+        return stored, to_move
 
     def handle_inbound(self, now: datetime) -> list[str]:
         """Run the handler pipeline over stored messages not yet dealt with."""
@@ -111,18 +120,7 @@ class Engine:
         while True:
             row_ids: list[int] = []
             try:
-                with transaction(self.database) as session:
-                    rows = session.exec(
-                        select(InboundMessage).where(InboundMessage.status == "new")
-                        .order_by(col(InboundMessage.id)).limit(HANDLE_BATCH)
-                        .with_for_update(skip_locked=True)
-                    ).all()
-                    if not rows:
-                        return handled
-                    row_ids = [row.id or 0 for row in rows]
-                    # Each handler runs in a savepoint (bot.pipeline), so one message's
-                    # failure does not undo the others handled in this transaction.
-                    results = [self._handle(session, row, now) for row in rows]
+                results = retry_on_conflict(partial(self._handle_batch, now, row_ids))
             except Exception:
                 # A failure before any message was claimed (the database is down) is raised.
                 if not row_ids:
@@ -130,10 +128,28 @@ class Engine:
                 # A batch that cannot be committed is handled again one message at a time,
                 # so that only the message at fault is quarantined.
                 results = [self._handle_alone(row_id, now) for row_id in row_ids]
+            if not results:
+                return handled
             for kind, server_id, folder in results:
                 handled.append(kind)
                 if folder is not None:
                     self.mailbox.mark_processed(server_id, folder)
+
+    def _handle_batch(
+        self, now: datetime, row_ids: list[int]
+    ) -> list[tuple[str, str, str | None]]:
+        """Handle the next batch of new messages in one transaction, noting which it claimed."""
+        row_ids.clear()
+        with transaction(self.database) as session:
+            rows = session.exec(
+                select(InboundMessage).where(InboundMessage.status == "new")
+                .order_by(col(InboundMessage.id)).limit(HANDLE_BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+            row_ids.extend(row.id or 0 for row in rows)
+            # Each handler runs in a savepoint (bot.pipeline), so one message's failure does
+            # not undo the others handled in this transaction.
+            return [self._handle(session, row, now) for row in rows]
 
     def _handle(
         self, session: Session, row: InboundMessage, now: datetime
@@ -149,46 +165,57 @@ class Engine:
 
     def _handle_alone(self, row_id: int, now: datetime) -> tuple[str, str, str | None]:
         try:
-            with transaction(self.database) as session:
-                row = session.get_one(InboundMessage, row_id)
-                if row.status != "new":
-                    return row.kind or row.status, row.server_id, self._folder(row.status)
-                return self._handle(session, row, now)
+            return retry_on_conflict(partial(self._handle_one, row_id, now))
         except Exception as exc:
             # A message whose handling cannot even be committed is quarantined, so that it
             # never blocks the inbox.
             outcome, server_id = self._quarantine_failed(row_id, now, exc)
             return outcome.kind, server_id, self._folder(outcome.status)
 
+    def _handle_one(self, row_id: int, now: datetime) -> tuple[str, str, str | None]:
+        with transaction(self.database) as session:
+            row = session.get_one(InboundMessage, row_id)
+            if row.status != "new":
+                return row.kind or row.status, row.server_id, self._folder(row.status)
+            return self._handle(session, row, now)
+
     def plan_periodic_jobs(self, now: datetime) -> None:
         """Let each recurring job (the digest, say) plan its next run if none is pending."""
         for name, plan_next in periodic_jobs():
             try:
-                with transaction(self.database) as session:
-                    plan_next(ActionContext(session, now, self.config))
+                retry_on_conflict(partial(self._plan_periodic_job, plan_next, now))
             except IntegrityError:
                 # Another process planned the same run first; its row is the one that counts.
                 log.debug("periodic job %s was planned by another process", name)
+
+    def _plan_periodic_job(self, plan_next: PeriodicFunction, now: datetime) -> None:
+        with transaction(self.database) as session:
+            plan_next(ActionContext(session, now, self.config))
 
     def run_due_actions(self, now: datetime) -> list[str]:
         """Run every planned action due at now, each in its own transaction, exactly once."""
         done = []
         while True:
-            with transaction(self.database) as session:
-                due = session.exec(
-                    select(PlannedAction)
-                    .where(PlannedAction.status == "pending", col(PlannedAction.due_at) <= now)
-                    .order_by(col(PlannedAction.due_at), col(PlannedAction.id))
-                    .limit(CLAIM_BATCH).with_for_update(skip_locked=True)
-                ).all()
-                context = ActionContext(session, now, self.config, self.mailbox)
-                for planned in due:
-                    find_action(planned.action)(context, planned)
-                    planned.status, planned.done_at = "done", now
-                    session.add(planned)
-                    done.append(planned.key)
-            if len(due) < CLAIM_BATCH:
+            batch = retry_on_conflict(partial(self._run_due_batch, now))
+            done.extend(batch)
+            if len(batch) < CLAIM_BATCH:
                 return done
+
+    def _run_due_batch(self, now: datetime) -> list[str]:
+        """Claim a batch of due actions, run them and mark them done, all in one transaction."""
+        with transaction(self.database) as session:
+            due = session.exec(
+                select(PlannedAction)
+                .where(PlannedAction.status == "pending", col(PlannedAction.due_at) <= now)
+                .order_by(col(PlannedAction.due_at), col(PlannedAction.id))
+                .limit(CLAIM_BATCH).with_for_update(skip_locked=True)
+            ).all()
+            context = ActionContext(session, now, self.config, self.mailbox)
+            for planned in due:
+                find_action(planned.action)(context, planned)
+                planned.status, planned.done_at = "done", now
+                session.add(planned)
+            return [planned.key for planned in due]
 
     def _quarantine_failed(
         self, row_id: int, now: datetime, error: Exception

@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot import audit
-from bot.db import CLAIM_BATCH, transaction
+from bot.db import CLAIM_BATCH, retry_on_conflict, transaction
 from bot.mailbox import OUTBOX_KEY_HEADER, Mailbox, MailboxError, TransientMailboxError
 from bot.models import OutboxMessage
 
@@ -212,7 +213,7 @@ class Dispatcher:
         """Send every row due at now, looking up in Sent any whose last outcome is unknown."""
         report = DispatchReport()
         while True:
-            claimed = self._claim(now)
+            claimed = retry_on_conflict(partial(self._claim, now))
             if not claimed:
                 return report
             for claim in claimed:
@@ -320,21 +321,31 @@ class Dispatcher:
         self, row_id: int, key: str, now: datetime, error: str, retry_after: float | None,
         report: DispatchReport,
     ) -> None:
+        attempts = retry_on_conflict(partial(self._record_failure, row_id, key, now, error,
+                                             retry_after))
+        if attempts >= self.policy.max_attempts:
+            report.dead.append(key)
+        else:
+            report.retried.append(key)
+        log.warning("outbox row %s not sent (attempt %s): %s", row_id, attempts, error)
+
+    def _record_failure(
+        self, row_id: int, key: str, now: datetime, error: str, retry_after: float | None
+    ) -> int:
+        """Count a failed attempt: retry later, or give up after the last; say how many."""
         with transaction(self.engine) as session:
             row = session.get_one(OutboxMessage, row_id)
             row.attempts += 1
             row.last_error = error[:500]
             if row.attempts >= self.policy.max_attempts:
                 row.status = "dead"
-                report.dead.append(key)
                 audit.record(session, row.partnership, "bot", "dead_letter", now, row.case_id,
                              purpose=row.purpose, outbox_id=row.id, error=row.last_error)
             else:
                 row.status = "pending"
                 row.next_attempt_at = now + self.policy.delay(key, row.attempts, retry_after)
-                report.retried.append(key)
             session.add(row)
-        log.warning("outbox row %s not sent (attempt %s): %s", row_id, row.attempts, error)
+            return row.attempts
 
 
 def _held_for_sending(session: Session, claim: Claim) -> OutboxMessage | None:
