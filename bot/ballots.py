@@ -51,10 +51,16 @@ DECISIONS = frozenset({"rapid_review", "no_further_action", "learning_review"})
 # A closed ballot's view is always newer than any view queued while it was open.
 CLOSED_REVISION = 1_000_000
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+# Outcomes that leave the partners' question unanswered, so the business manager may ask again.
+REOPENABLE = frozenset({"no_quorum", "more_information"})
 
 
 class VoteRefused(ValueError):
     """A vote that cannot be counted (bad choice, missing rationale, not a member)."""
+
+
+class BallotRefused(ValueError):
+    """A ballot that cannot be reopened: still open, or closed with an answer."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,38 @@ def open_signoff_ballot(
     ballot = _new_ballot(session, config, case, "signoff", report_sha256, now)
     _ask_for_signoff(session, config, case, ballot, now)
     return ballot
+
+
+def reopen_ballot(
+    session: Session, config: Config, case: Case, kind: str, now: datetime, actor: str
+) -> Ballot:
+    """Ask the partners again after a ballot closed unanswered (no quorum, more information)."""
+    latest = ballot_for_case(session, case, kind)
+    if latest is None:
+        raise BallotRefused(f"{case.reference} has had no {kind} ballot to reopen")
+    if latest.status == "open":
+        raise BallotRefused(f"the {kind} ballot on {case.reference} is still open")
+    if latest.outcome not in REOPENABLE:
+        raise BallotRefused(_answered(case, latest))
+    if kind == "decision":
+        ballot = open_decision_ballot(session, config, case, now)
+    else:
+        # A sign-off ballot is asked again on exactly the version the last one was about.
+        ballot = open_signoff_ballot(session, config, case, latest.report_sha256 or "", now)
+    audit.record(session, case.partnership, actor, "ballot_reopened", now, case.id,
+                 ballot_id=ballot.id, kind=kind, previous_ballot_id=latest.id,
+                 previous_outcome=latest.outcome)
+    return ballot
+
+
+def _answered(case: Case, ballot: Ballot) -> str:
+    """Say why a ballot closed with an answer cannot be asked again."""
+    if ballot.outcome == "request_changes":
+        return (f"the partners asked for changes to the report on {case.reference}; a new"
+                " version (`rrbot report add`) opens a new sign-off ballot")
+    labels = {option.value: option.label for option in OPTIONS[ballot.kind]}
+    answer = labels.get(ballot.outcome or "", ballot.outcome)
+    return f"the {ballot.kind} ballot on {case.reference} was answered: {answer}"
 
 
 def cast_vote(
@@ -591,7 +629,7 @@ def _alert(
     email = render_email(
         "ballot_alert", recipient_name=manager.name, case_reference=case.reference,
         kind="partner decision" if ballot.kind == "decision" else "report sign-off",
-        reason=reason, closes_at=ballot.closes_at, needed=ballot.needed,
+        ballot=ballot.kind, reason=reason, closes_at=ballot.closes_at, needed=ballot.needed,
         votes=[(PARTNER_LABELS[vote.partner_key], vote.member_name or vote.member_email,
                 labels.get(vote.choice, vote.choice), vote.rationale) for vote in votes],
         waiting=[label for partner, label in PARTNER_LABELS.items()

@@ -10,7 +10,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from bot.ballots import VoteRefused, ballot_for_case, cast_vote, member_by_name
+from bot.ballots import (
+    BallotRefused,
+    VoteRefused,
+    ballot_for_case,
+    cast_vote,
+    member_by_name,
+    reopen_ballot,
+)
 from bot.calendar import LONDON, parse_instant
 from bot.cases import CaseNotFound, find_case
 from bot.config import Config, ConfigError, load_config, missing_secrets
@@ -25,9 +32,10 @@ EXIT_BAD_INPUT = 2
 
 
 def register(app: typer.Typer) -> None:
-    """Add check-chat, vote and chat-listen to the command line."""
+    """Add check-chat, vote, reopen-ballot and chat-listen to the command line."""
     app.command("check-chat")(check_chat)
     app.command("vote")(vote)
+    app.command("reopen-ballot")(reopen)
     app.command("chat-listen")(chat_listen)
 
 
@@ -77,7 +85,8 @@ def vote(
         with transaction(engine.database) as session:
             found = ballot_for_case(session, find_case(session, case), ballot)
             if found is None or found.status != "open":
-                _fail(f"{case} has no open {ballot} ballot")
+                _fail(f"{case} has no open {ballot} ballot; if the last one closed without"
+                      f" an answer, `rrbot reopen-ballot {case} --ballot {ballot}` opens one")
             voter = member_by_name(loaded, partner, member)
             key = hashlib.sha256("|".join([
                 str(found.id), partner, voter.email, choice, rationale, evidence,
@@ -92,6 +101,30 @@ def vote(
         _fail(str(exc.args[0]))
     closed = f"; the ballot closed: {result.closed_with}" if result.closed_with else ""
     typer.echo(f"{case}: {result.status} {partner} {choice} by {voter.name}{closed}")
+
+
+def reopen(
+    case: Annotated[str, typer.Argument(help="The case reference, e.g. RR-2026-001.")],
+    config: RequiredConfig,
+    ballot: Annotated[str, typer.Option("--ballot", help="decision or signoff.")],
+    now: Annotated[str | None, typer.Option(help="When (default: now).")] = None,
+) -> None:
+    """Ask the partners again on a ballot that closed without quorum or for more information."""
+    loaded = _load(config)
+    instant = _instant(now)
+    if ballot not in ("decision", "signoff"):
+        _fail("--ballot: choose decision or signoff")
+    manager = loaded.settings.business_manager
+    try:
+        with transaction(open_database(loaded)) as session:
+            opened = reopen_ballot(session, loaded, find_case(session, case), ballot, instant,
+                                   f"business manager {manager.name}")
+            closes_at = opened.closes_at
+    except (CaseNotFound, BallotRefused) as exc:
+        _fail(str(exc.args[0]))
+    # The running service posts the new ballot to chat (and emails a sign-off request).
+    typer.echo(f"{case}: {ballot} ballot reopened; it closes"
+               f" {closes_at.astimezone(LONDON):%H:%M %a %d %b %Y}")
 
 
 def chat_listen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tomllib
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from bot.service import build_engine
 from tests.chat.conftest import (
     CHILD_DOB,
     CHILD_NAME,
+    LA_LEAD,
+    POLICE_LEAD,
     PRODUCED,
     REFERRAL,
     ROOT,
@@ -218,3 +221,70 @@ def test_a_rate_limited_post_is_retried_after_retry_after_and_never_posted_twice
     channel_posts = [c for c in harness.slack.state.named("chat.postMessage")
                      if c.arguments.get("channel") == CHANNEL_ID]
     assert len(channel_posts) == 2
+
+
+def test_the_business_manager_reopens_a_decision_ballot_that_closed_without_quorum(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Given a decision ballot that closed at 17:00 on Monday 21 December with one vote,
+    reference = harness.open_case()
+    first = harness.ballot(reference)
+    harness.vote(POLICE_LEAD, first.id or 0, "rapid_review", "Serious harm.")
+    harness.step("2026-12-21T17:00")
+    assert harness.ballot(reference).outcome == "no_quorum"
+    config_file = write_config(tmp_path, harness)
+    # whose alert tells the business manager how to ask again,
+    with transaction(harness.engine.database) as session:
+        alert = session.exec(select(OutboxMessage).where(
+            OutboxMessage.purpose == "ballot_no_quorum")).one()
+    text = message_from_bytes(alert.payload, policy=policy.default)
+    assert isinstance(text, EmailMessage)
+    body = text.get_body(("plain",))
+    assert body is not None
+    assert f"rrbot reopen-ballot {reference} --ballot decision" in body.get_content()
+    # when they run that command the next morning,
+    result = CliRunner().invoke(app, [
+        "reopen-ballot", reference, "--config", str(config_file), "--ballot", "decision",
+        "--now", "2026-12-22T09:05"])
+    # then a new ballot opens until the end of the next working day, audited as theirs,
+    assert result.exit_code == 0, result.output
+    assert "decision ballot reopened; it closes 17:00 Wed 23 Dec 2026" in result.output
+    second = harness.ballot(reference)
+    assert second.id != first.id and second.status == "open"
+    with transaction(harness.engine.database) as session:
+        entry = session.exec(select(AuditEntry).where(
+            AuditEntry.action == "ballot_reopened")).one()
+    assert entry.actor == "business manager Sam Example"
+    # the next step posts it to the channel, the partners' votes decide the case,
+    posts_before = len(harness.slack.state.named("chat.postMessage"))
+    harness.step("2026-12-22T09:06")
+    assert len(harness.slack.state.named("chat.postMessage")) == posts_before + 1
+    harness.vote(POLICE_LEAD, second.id or 0, "rapid_review", "Serious harm.")
+    harness.vote(LA_LEAD, second.id or 0, "rapid_review", "Criteria met.")
+    assert harness.case(reference).decision == "rapid_review"
+    # and a decided ballot, or one still open, is not reopened: one line, exit 2.
+    again = CliRunner().invoke(app, [
+        "reopen-ballot", reference, "--config", str(config_file), "--ballot", "decision"])
+    assert again.exit_code == 2
+    assert f"the decision ballot on {reference} was answered: Rapid Review" in again.output
+    none = CliRunner().invoke(app, [
+        "reopen-ballot", reference, "--config", str(config_file), "--ballot", "signoff"])
+    assert none.exit_code == 2 and "has had no signoff ballot to reopen" in none.output
+
+
+def test_a_signoff_ballot_with_changes_requested_is_not_reopened_on_the_same_version(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Given a sign-off ballot two partners closed by asking for changes,
+    reference, ballot_id = signoff(harness)
+    harness.vote(POLICE_LEAD, ballot_id, "request_changes", "Add the timeline.")
+    harness.vote(LA_LEAD, ballot_id, "request_changes", "Add the timeline.")
+    assert harness.ballot(reference, "signoff").outcome == "request_changes"
+    # when the business manager tries to reopen it,
+    result = CliRunner().invoke(app, [
+        "reopen-ballot", reference, "--config", str(write_config(tmp_path, harness)),
+        "--ballot", "signoff", "--now", "2026-12-22T09:05"])
+    # then they are told a new version is what opens a new ballot, and nothing opens.
+    assert result.exit_code == 2
+    assert "a new version (`rrbot report add`) opens a new sign-off ballot" in result.output
+    assert harness.ballot(reference, "signoff").id == ballot_id
