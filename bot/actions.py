@@ -7,6 +7,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
@@ -55,6 +56,7 @@ def find_action(name: str) -> ActionFunction:
         raise LookupError(f"no planned action is registered as {name!r}") from None
 
 
+@lru_cache(maxsize=1)
 def discover() -> None:
     """Import every module of the plugin packages once, so their decorators register."""
     for package_name in PLUGIN_PACKAGES:

@@ -89,13 +89,14 @@ def _chain_pending(session: Session) -> None:
         ).first()
         if head is None:
             head = AuditHead(partnership=partnership, last_hash=GENESIS)
-        for entry in (entry for entry in entries if entry.partnership == partnership):
+        chained = [entry for entry in entries if entry.partnership == partnership]
+        for entry in chained:
             entry.prev_hash = head.last_hash
             entry.hash = _digest(entry)
-            session.add(entry)
-            session.flush()
             head.last_hash = entry.hash
-            head.last_id = entry.id or 0
+        session.add_all(chained)
+        session.flush()
+        head.last_id = chained[-1].id or 0
         session.add(head)
     session.flush()
 

@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from functools import partial
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from bot import audit
 from bot.db import CLAIM_BATCH, retry_on_conflict, transaction
 from bot.mailbox import OUTBOX_KEY_HEADER, Mailbox, MailboxError, TransientMailboxError
+from bot.mime import EMAIL_POLICY
 from bot.models import OutboxMessage
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def enqueue_mail(
         return existing
     domain = sender.rpartition("@")[2]
     message_id = message_id_for(key, domain)
-    message = EmailMessage()
+    message = EmailMessage(policy=EMAIL_POLICY)
     # Headers go through the email library's API, which folds and encodes them safely.
     message["From"] = formataddr((display_name(sender_name), sender))
     message["To"] = ", ".join(to)
@@ -358,6 +359,6 @@ def _held_for_sending(session: Session, claim: Claim) -> OutboxMessage | None:
 
 
 def _parse(payload: bytes) -> EmailMessage:
-    parsed = message_from_bytes(payload, policy=policy.default)
+    parsed = message_from_bytes(payload, policy=EMAIL_POLICY)
     assert isinstance(parsed, EmailMessage)
     return parsed

@@ -7,7 +7,6 @@ import logging
 import pkgutil
 from dataclasses import dataclass, replace
 from datetime import datetime
-from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from functools import lru_cache
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from bot.mime import raw_problem, sender_address
+from bot.mime import EMAIL_POLICY, raw_problem, sender_address
 from bot.models import InboundMessage
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ def handler_modules() -> tuple[ModuleType, ...]:
 
 def parse(raw: bytes) -> EmailMessage:
     """Parse RFC 5322 bytes with the modern email policy."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=EMAIL_POLICY).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     return message
 
