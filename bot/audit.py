@@ -90,13 +90,14 @@ def _chain_pending(session: Session) -> None:
         if head is None:
             head = AuditHead(partnership=partnership, last_hash=GENESIS)
         chained = [entry for entry in entries if entry.partnership == partnership]
+        last_hash = head.last_hash
         for entry in chained:
-            entry.prev_hash = head.last_hash
-            entry.hash = _digest(entry)
-            head.last_hash = entry.hash
+            entry.prev_hash = last_hash
+            entry.hash = last_hash = _digest(entry)
         session.add_all(chained)
         session.flush()
-        head.last_id = chained[-1].id or 0
+        # The head changes once, after its entries have their ids: one UPDATE per commit.
+        head.last_hash, head.last_id = last_hash, chained[-1].id or 0
         session.add(head)
     session.flush()
 
