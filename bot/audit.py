@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session as AnySession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
@@ -45,20 +46,21 @@ def record(
     ))
 
 
-def _pending(session: Session) -> list[AuditEntry]:
+def _pending(session: AnySession) -> list[AuditEntry]:
     pending: list[AuditEntry] = session.info.setdefault(PENDING, [])
     return pending
 
 
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+# The listeners are on SQLAlchemy's own Session, so every kind of session chains its entries.
+@event.listens_for(AnySession, "after_transaction_create")
+def _mark_savepoint(session: AnySession, transaction: SessionTransaction) -> None:
     # A savepoint remembers how many entries came before it, to drop its own if it rolls back.
     if transaction.nested:
         session.info.setdefault(SAVEPOINT_MARKS, {})[id(transaction)] = len(_pending(session))
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+@event.listens_for(AnySession, "after_soft_rollback")
+def _drop_rolled_back(session: AnySession, previous: SessionTransaction) -> None:
     # Entries recorded in work that was rolled back never happened, so they are not chained.
     if previous.nested:
         mark = session.info.get(SAVEPOINT_MARKS, {}).pop(id(previous), None)
@@ -69,8 +71,8 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
         session.info.pop(SAVEPOINT_MARKS, None)
 
 
-@event.listens_for(Session, "before_commit")
-def _chain_pending(session: Session) -> None:
+@event.listens_for(AnySession, "before_commit")
+def _chain_pending(session: AnySession) -> None:
     """Chain the transaction's entries to each partnership's head, as the last thing it does."""
     # Releasing a savepoint is not the end of the transaction: its entries wait for that.
     if session.in_nested_transaction() or not session.info.get(PENDING):
@@ -84,7 +86,7 @@ def _chain_pending(session: Session) -> None:
     # Heads are locked in one order, so two transactions touching the same partnerships
     # queue up rather than wait for each other.
     for partnership in sorted({entry.partnership for entry in entries}):
-        head = session.exec(
+        head = session.scalars(
             select(AuditHead).where(AuditHead.partnership == partnership).with_for_update()
         ).first()
         if head is None:
