@@ -16,7 +16,13 @@ from bot.config import ConfigError, load_config
 from bot.db import transaction
 from bot.models import Ballot
 from bot.service import open_database
-from bot.submission import SubmissionRefused, add_report_version, queue_submission
+from bot.submission import (
+    SubmissionRefused,
+    add_report_version,
+    hold_submission,
+    queue_submission,
+    release_submission,
+)
 
 report_app = typer.Typer(help="The Rapid Review report and its submission.", no_args_is_help=True)
 
@@ -67,16 +73,14 @@ def hold(config: ConfigOption, case: CaseArgument,
         instant = parse_instant(now) if now else datetime.now(UTC)
         hold_until = parse_instant(until)
         with transaction(open_database(loaded)) as session:
-            found = find_case(session, case)
-            found.submission_hold_until = hold_until
-            session.add(found)
-            audit.record(session, found.partnership, "cli", "submission_held", instant,
-                         found.id, until=hold_until)
+            queued = hold_submission(session, find_case(session, case), hold_until, instant,
+                                     actor="cli")
     except ConfigError as exc:
         fail(*exc.problems)
-    except (CaseNotFound, ValueError) as exc:
+    except (CaseNotFound, SubmissionRefused, ValueError) as exc:
         fail(str(exc.args[0]))
-    console.print(f"{case}: submission held until {until}", markup=False)
+    waiting = "the queued submission waits" if queued else "a submission will wait"
+    console.print(f"{case}: submission held until {until} ({waiting})", markup=False)
 
 
 @report_app.command("submit")
@@ -97,13 +101,19 @@ def submit(config: ConfigOption, case: CaseArgument,
                 Ballot.outcome == "approve").order_by(col(Ballot.id).desc())).first()
             if approved is None or approved.report_sha256 is None:
                 raise SubmissionRefused(f"{case}: no report version has been signed off")
-            if late:
-                audit.record(session, found.partnership, "cli", "late_submission_go_ahead",
-                             instant, found.id, sha256=approved.report_sha256)
-            queue_submission(session, loaded, found, approved.report_sha256, instant,
-                             actor="cli", late_go_ahead=late)
+            # A submission waiting for a hold is let go now rather than queued again.
+            released = release_submission(session, found, instant, actor="cli")
+            if released is None:
+                if late:
+                    audit.record(session, found.partnership, "cli", "late_submission_go_ahead",
+                                 instant, found.id, sha256=approved.report_sha256)
+                queue_submission(session, loaded, found, approved.report_sha256, instant,
+                                 actor="cli", late_go_ahead=late)
     except ConfigError as exc:
         fail(*exc.problems)
     except (CaseNotFound, SubmissionRefused) as exc:
         fail(str(exc.args[0]))
-    console.print(f"{case}: submission queued{' (late)' if late else ''}", markup=False)
+    if released is not None:
+        console.print(f"{case}: the held submission is released and goes now", markup=False)
+    else:
+        console.print(f"{case}: submission queued{' (late)' if late else ''}", markup=False)

@@ -259,18 +259,20 @@ class Dispatcher:
             row = _held_for_sending(session, claim)
             if row is None:
                 return
-            # A message due by a cut-off is never sent after it without a person's go-ahead.
-            if row.send_by is not None and now > row.send_by and not claim.uncertain:
-                row.status = "held"
-                session.add(row)
-                audit.record(session, row.partnership, "bot", "held_after_cutoff", now,
-                             row.case_id, purpose=row.purpose, outbox_id=row.id)
-                report.held.append(claim.key)
-                return
             try:
                 if claim.uncertain and self.mailbox.find_sent(row.message_id):
                     self._mark_sent(session, row, now, "found in Sent after an interrupted send")
                     report.found_in_sent.append(claim.key)
+                    return
+                # A message due by a cut-off is never sent after it without a person's
+                # go-ahead, even when an earlier attempt before the cut-off failed.
+                if row.send_by is not None and now > row.send_by:
+                    row.status = "held"
+                    session.add(row)
+                    audit.record(session, row.partnership, "bot", "held_after_cutoff", now,
+                                 row.case_id, purpose=row.purpose, outbox_id=row.id,
+                                 attempts=row.attempts)
+                    report.held.append(claim.key)
                     return
                 self.mailbox.send(_parse(row.payload))
             except MailboxError as exc:

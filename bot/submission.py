@@ -119,11 +119,15 @@ def queue_submission(
         signature=settings.partnership.signature or settings.partnership.name,
     )
     suffix = Path(document.filename).suffix.lower()
-    # A submission held at the cut-off is replaced by the late one, never sent as well.
-    for held in earlier:
-        held.status = "superseded"
-        session.add(held)
-    key = submission_key(case, report_sha256) + (":late" if late else "")
+    # A submission held at the cut-off, or given up on, is replaced, never sent as well; the
+    # new one has a key of its own, or queueing it would only find the old row again.
+    for replaced in earlier:
+        if replaced.status != "superseded":
+            replaced.status = "superseded"
+            session.add(replaced)
+    key = (submission_key(case, report_sha256) + (":late" if late else "")
+           + (f":attempt{len(earlier) + 1}" if earlier else ""))
+    not_before = max(now, case.submission_hold_until or now)
     row = enqueue_mail(
         session, partnership=case.partnership, key=key,
         purpose="submission", sender=settings.mailbox.address,
@@ -132,14 +136,55 @@ def queue_submission(
         html=email.html, now=now, case_id=case.id,
         attachments=[Attachment(document.filename, content, "application",
                                 REPORT_SUFFIXES.get(suffix, "octet-stream"))],
-        not_before=max(now, case.submission_hold_until or now),
-        send_by=None if late_go_ahead else cutoff,
+        not_before=not_before, send_by=None if late_go_ahead else cutoff,
     )
     audit.record(session, case.partnership, actor, "submission_queued", now, case.id,
                  sha256=report_sha256, late=late, outbox_id=row.id)
     plan_action(session, case, f"{row.idempotency_key}:confirm:1", "confirm_submission",
-          row.idempotency_key, now + CONFIRM_AFTER)
+                row.idempotency_key, not_before + CONFIRM_AFTER)
     return row
+
+
+def hold_submission(
+    session: Session, case: Case, until: datetime, now: datetime, actor: str
+) -> OutboxMessage | None:
+    """Send the submission no earlier than until (never past the cut-off); return a queued one."""
+    cutoff = _cutoff(session, case)
+    if until >= cutoff:
+        raise SubmissionRefused(
+            f"{case.reference}: a hold until {until.isoformat()} ends at or after the cut-off "
+            f"({cutoff.isoformat()}), when the report may no longer go")
+    case.submission_hold_until = until
+    session.add(case)
+    queued = _waiting_submission(session, case)
+    # A submission already queued waits too: the hold is not only for one queued later.
+    if queued is not None:
+        queued.next_attempt_at = max(queued.next_attempt_at, until)
+        session.add(queued)
+    audit.record(session, case.partnership, actor, "submission_held", now, case.id,
+                 until=until, outbox_id=queued.id if queued else None)
+    return queued
+
+
+def release_submission(
+    session: Session, case: Case, now: datetime, actor: str
+) -> OutboxMessage | None:
+    """Let a queued submission waiting for a hold go at once; None if none is waiting."""
+    queued = _waiting_submission(session, case)
+    if queued is None or queued.next_attempt_at <= now:
+        return None
+    case.submission_hold_until = None
+    queued.next_attempt_at = now
+    session.add_all([case, queued])
+    audit.record(session, case.partnership, actor, "submission_released", now, case.id,
+                 outbox_id=queued.id)
+    return queued
+
+
+def _waiting_submission(session: Session, case: Case) -> OutboxMessage | None:
+    return session.exec(select(OutboxMessage).where(
+        OutboxMessage.case_id == case.id, OutboxMessage.purpose == "submission",
+        OutboxMessage.status == "pending")).first()
 
 
 def record_submitted(

@@ -51,7 +51,10 @@ def confirm(context: ActionContext, planned: PlannedAction) -> None:
         OutboxMessage.idempotency_key == planned.subject)).one()
     if case.submitted_at is not None:
         return
-    attempt = int(planned.key.rpartition(":")[2])
+    # The key ends in the number of looks in Sent, and after a dot how often it waited since.
+    prefix, _, counters = planned.key.rpartition(":")
+    looks, _, waits = counters.partition(".")
+    attempt = int(looks)
     if row.status == "sent" and (context.mailbox is None
                                  or context.mailbox.find_sent(row.message_id)):
         record_submitted(context.session, context.config, case, row, context.now)
@@ -61,12 +64,26 @@ def confirm(context: ActionContext, planned: PlannedAction) -> None:
               "the report was not sent before the cut-off and is held: run `rrbot report "
               f"submit {case.reference} --late` to send it late", leads=True)
         return
-    if attempt < CONFIRM_ATTEMPTS:
-        context.session.add(PlannedAction(
-            partnership=case.partnership, case_id=case.id,
-            key=f"{planned.key.rpartition(':')[0]}:{attempt + 1}",
-            action="confirm_submission", subject=planned.subject,
-            due_at=context.now + CONFIRM_AFTER))
+    if row.status == "dead":
+        _warn(context.session, context.config, case, context.now, f"dead:{row.id}",
+              f"the report could not be sent ({row.last_error}); put the fault right, then "
+              f"run `rrbot report submit {case.reference}` to send it again", leads=True)
+        return
+    if row.status == "superseded":
+        return
+    # While the row waits (a hold, a retry after a failure) the look-ups are not used up:
+    # only a sent message that Sent does not show counts towards giving up.
+    waiting = row.status in {"pending", "sending"}
+    if not waiting and attempt >= CONFIRM_ATTEMPTS:
+        _warn(context.session, context.config, case, context.now, "not_in_sent",
+              f"the report was sent at {row.sent_at} but is not in Sent; check the Sent "
+              "folder and the National Panel's acknowledgement", leads=False)
+        return
+    following = f"{attempt}.{int(waits or 0) + 1}" if waiting else str(attempt + 1)
+    context.session.add(PlannedAction(
+        partnership=case.partnership, case_id=case.id, key=f"{prefix}:{following}",
+        action="confirm_submission", subject=planned.subject,
+        due_at=max(context.now, row.next_attempt_at) + CONFIRM_AFTER))
 
 
 @action("submission_risk")
