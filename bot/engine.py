@@ -19,7 +19,7 @@ from bot.calendar import as_aware
 from bot.chat import ChatChannel
 from bot.config import Config
 from bot.db import CLAIM_BATCH, retry_on_conflict, transaction
-from bot.mailbox import FetchedMail, Mailbox
+from bot.mailbox import FetchedMail, Mailbox, MailboxError
 from bot.models import InboundMessage, PlannedAction
 from bot.outbox import Dispatcher, DispatchReport, RetryPolicy
 from bot.pipeline import InboundContext, Outcome, handle
@@ -39,6 +39,8 @@ class StepReport:
     handled: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     dispatch: DispatchReport = field(default_factory=DispatchReport)
+    # Why the inbound mail could not be fetched or moved this step, if it could not.
+    mailbox_error: str | None = None
 
     @property
     def idle(self) -> bool:
@@ -62,8 +64,14 @@ class Engine:
         """Do everything due at now; a second call at the same instant does nothing more."""
         now = as_aware(now).astimezone(UTC)
         report = StepReport()
-        report.fetched = self.ingest(now)
-        report.handled = self.handle_inbound(now)
+        try:
+            report.fetched = self.ingest(now)
+            report.handled = self.handle_inbound(now)
+        except MailboxError as exc:
+            # A mailbox that cannot be reached must not stop the clock: reminders, deadlines,
+            # escalations and the outbox (which retries its own sends) still run.
+            report.mailbox_error = str(exc)
+            log.warning("mailbox unavailable; inbound mail waits: %s", type(exc).__name__)
         self.plan_periodic_jobs(now)
         report.actions = self.run_due_actions(now)
         report.dispatch = Dispatcher(self.database, self.mailbox, self.retry_policy,
@@ -81,7 +89,7 @@ class Engine:
             stored += added
             # A message seen before and already dealt with only needs moving out of the inbox.
             for server_id, folder in to_move:
-                self.mailbox.mark_processed(server_id, folder)
+                self._move(server_id, folder)
         return stored
 
     def _store_batch(
@@ -133,7 +141,7 @@ class Engine:
             for kind, server_id, folder in results:
                 handled.append(kind)
                 if folder is not None:
-                    self.mailbox.mark_processed(server_id, folder)
+                    self._move(server_id, folder)
 
     def _handle_batch(
         self, now: datetime, row_ids: list[int]
@@ -233,6 +241,17 @@ class Engine:
                          row.case_id, inbound_id=row.id, kind=outcome.kind,
                          reason=outcome.reason)
             return outcome, row.server_id
+
+    def _move(self, server_id: str, folder: str) -> None:
+        """Move a message dealt with out of the inbox; one that will not move is tried again.
+
+        Its row is already committed, so the next step's ingest finds it known and moves it
+        then; one stuck message never holds up the messages behind it.
+        """
+        try:
+            self.mailbox.mark_processed(server_id, folder)
+        except MailboxError as exc:
+            log.warning("a message could not be moved to %s: %s", folder, type(exc).__name__)
 
     def _folder(self, status: str) -> str | None:
         if status == "processed":

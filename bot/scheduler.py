@@ -113,7 +113,10 @@ class Service:
             self.health.step_finished(now, 0, f"{type(exc).__name__}: {exc}")
             log.exception("step failed")
             return
-        self.health.poll_succeeded(now)
+        if report.mailbox_error is not None:
+            self.health.poll_failed(report.mailbox_error)
+        else:
+            self.health.poll_succeeded(now)
         self.health.step_finished(now, len(report.dispatch.sent), None)
         if not report.idle:
             log.info("step", extra={"fetched": report.fetched,

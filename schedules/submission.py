@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -11,6 +12,7 @@ from bot.actions import ActionContext, action
 from bot.ballots import members
 from bot.config import Config
 from bot.events import Event, subscribe
+from bot.mailbox import MailboxError
 from bot.models import Ballot, Case, Document, OutboxMessage, PlannedAction
 from bot.outbox import enqueue_mail
 from bot.render import render_email
@@ -23,6 +25,7 @@ from bot.submission import (
     record_submitted,
 )
 
+log = logging.getLogger(__name__)
 
 @subscribe("case_opened")
 def plan_submission_warnings(event: Event) -> None:
@@ -55,8 +58,7 @@ def confirm(context: ActionContext, planned: PlannedAction) -> None:
     prefix, _, counters = planned.key.rpartition(":")
     looks, _, waits = counters.partition(".")
     attempt = int(looks)
-    if row.status == "sent" and (context.mailbox is None
-                                 or context.mailbox.find_sent(row.message_id)):
+    if row.status == "sent" and _in_sent(context, row):
         record_submitted(context.session, context.config, case, row, context.now)
         return
     if row.status == "held":
@@ -84,6 +86,18 @@ def confirm(context: ActionContext, planned: PlannedAction) -> None:
         partnership=case.partnership, case_id=case.id, key=f"{prefix}:{following}",
         action="confirm_submission", subject=planned.subject,
         due_at=max(context.now, row.next_attempt_at) + CONFIRM_AFTER))
+
+
+def _in_sent(context: ActionContext, row: OutboxMessage) -> bool:
+    """Say whether Sent shows the row; a mailbox that cannot be reached shows nothing yet."""
+    if context.mailbox is None:
+        return True
+    try:
+        return context.mailbox.find_sent(row.message_id)
+    except MailboxError as exc:
+        # The look-up is tried again later; the other due actions in this batch go on.
+        log.warning("could not look in Sent for the submission: %s", type(exc).__name__)
+        return False
 
 
 @action("submission_risk")

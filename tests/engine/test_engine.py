@@ -20,7 +20,7 @@ from bot.cli import app
 from bot.config import Config, config_from_document
 from bot.db import transaction
 from bot.engine import Engine
-from bot.mailbox import FetchedMail
+from bot.mailbox import FetchedMail, MailboxError, TransientMailboxError
 from bot.models import AuditEntry, Case, InboundMessage, Milestone, OutboxMessage, PlannedAction
 from bot.outbox import RetryPolicy
 from bot.service import build_engine
@@ -345,3 +345,60 @@ def test_a_message_that_breaks_its_batch_is_quarantined_alone(
                     "m1": ("quarantined", "handler_error"),
                     "m2": ("quarantined", "unverified_sender")}
     assert sorted(server_id for server_id, _ in mailbox.moved) == ["m0", "m1", "m2"]
+
+
+class UnreachableInbox(RecordingMailbox):
+    """A recording mailbox whose inbox server is down: fetching fails, sending still works."""
+
+    def fetch_new(self) -> Iterator[FetchedMail]:
+        raise TransientMailboxError("imap.exampleshire.example:993: connection refused")
+
+
+def test_an_unreachable_inbox_does_not_stop_deadlines_or_the_outbox(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Given an Oldham case whose Day 1 deadlines fall at 17:00, and an inbox that is down,
+    mailbox = UnreachableInbox(tmp_path / "sent.jsonl")
+    engine = build_engine(make_config(database_url), mailbox)
+    reference = open_referral(engine)
+    # when the engine steps at the deadline,
+    report = engine.step(parse_instant("2026-12-21T17:00"))
+    # then the failure is reported, and the milestones still went overdue and the business
+    # manager was still told, through the outbox.
+    assert report.mailbox_error is not None and "connection refused" in report.mailbox_error
+    assert milestone_status(engine)["partner_decision"] == "overdue"
+    assert report.actions and report.dispatch.sent
+    assert any("OVERDUE" in record["subject"] and reference in record["subject"]
+               for record in mailbox.records())
+    engine.database.dispose()
+
+
+class StuckMessageMailbox(RecordingMailbox):
+    """A recording mailbox in which one message can never be moved out of the inbox."""
+
+    def mark_processed(self, server_id: str, folder: str) -> None:
+        if server_id == "stuck":
+            raise MailboxError("the server refused to move message stuck")
+        super().mark_processed(server_id, folder)
+
+
+def test_a_message_that_will_not_move_holds_up_neither_others_nor_the_step(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Given two auto-replies in the inbox, the first of which the server will not move,
+    mailbox = StuckMessageMailbox(tmp_path / "sent.jsonl")
+    engine = build_engine(make_config(database_url), mailbox)
+    for server_id in ("stuck", "fine"):
+        mailbox.inbox.append(FetchedMail(server_id, (
+            f"From: someone@outside.example\r\nTo: rapidreview@exampleshire.example\r\n"
+            f"Subject: Out of office\r\nMessage-ID: <{server_id}@outside.example>\r\n"
+            "Auto-Submitted: auto-replied\r\n\r\nI am away.\r\n").encode()))
+    # when the engine steps twice,
+    first = engine.step(parse_instant("2026-12-21T10:00"))
+    second = engine.step(parse_instant("2026-12-21T10:01"))
+    # then both were handled once, the other one was moved, and the stuck one is only
+    # tried again (never handled again), without failing either step.
+    assert first.handled == ["out_of_office", "out_of_office"] and second.handled == []
+    assert mailbox.moved == [("fine", "Processed")]
+    assert first.mailbox_error is None and second.mailbox_error is None
+    engine.database.dispose()
