@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # The milestone every process must have: the report reaching the National Panel.
 SUBMISSION_KEY = "submit_national_panel"
+# The local authority's notification to the National Panel, where some presets start the clock.
+NOTIFICATION_KEY = "notify_national_panel"
 # The statutory limit the National Panel's guidance sets for the submission.
 STATUTORY_SUBMISSION_DAYS = 15
 
@@ -176,6 +178,9 @@ class Preset(Strict):
             raise ValueError(f"milestone keys appear twice: {', '.join(duplicates)}")
         if SUBMISSION_KEY not in keys:
             raise ValueError(f"the process has no {SUBMISSION_KEY!r} milestone")
+        if self.clock_starts == "national_panel_notified" and NOTIFICATION_KEY not in keys:
+            raise ValueError(f"the clock starts at the notification, but the process has no"
+                             f" {NOTIFICATION_KEY!r} milestone to mark it")
         by_key = {milestone.key: milestone for milestone in self.milestones}
         for milestone in self.milestones:
             if milestone.after is not None and milestone.after not in by_key:

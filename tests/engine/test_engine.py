@@ -13,7 +13,7 @@ from sqlmodel import select, update
 from typer.testing import CliRunner
 
 from bot import audit
-from bot.calendar import parse_instant
+from bot.calendar import LONDON, parse_instant
 from bot.case_state import IllegalTransition, transition
 from bot.cases import mark_milestone_done, open_case
 from bot.cli import app
@@ -23,6 +23,7 @@ from bot.engine import Engine
 from bot.mailbox import FetchedMail, MailboxError, TransientMailboxError
 from bot.models import AuditEntry, Case, InboundMessage, Milestone, OutboxMessage, PlannedAction
 from bot.outbox import RetryPolicy
+from bot.process import SUBMISSION_KEY
 from bot.service import build_engine
 from tests.recording import RecordingMailbox
 
@@ -401,4 +402,44 @@ def test_a_message_that_will_not_move_holds_up_neither_others_nor_the_step(
     assert first.handled == ["out_of_office", "out_of_office"] and second.handled == []
     assert mailbox.moved == [("fine", "Processed")]
     assert first.mailbox_error is None and second.mailbox_error is None
+    engine.database.dispose()
+
+
+def test_a_doncaster_case_is_counted_from_the_national_panel_notification(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Given a Doncaster case referred on Monday 1 February 2027, provisionally dated from then,
+    document: dict[str, Any] = tomllib.loads(
+        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    document["database"]["url"] = database_url
+    document["partnership"]["closure_dates"] = []
+    document["process"]["preset"] = "doncaster"
+    config = config_from_document(document)
+    engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"))
+    referred = parse_instant("2027-02-01T10:00")
+    with transaction(engine.database) as session:
+        case = open_case(session, config, referred, referred, actor="test")
+        due = {m.key: m.due_at for m in session.exec(
+            select(Milestone).where(Milestone.case_id == case.id))}
+        # the notification is due within five working days of becoming aware (Mon 8 Feb),
+        assert due["notify_national_panel"] == parse_instant("2027-02-08T17:00")
+        # when the local authority notifies the National Panel on Thursday 4 February,
+        mark_milestone_done(session, config, case, "notify_national_panel",
+                            parse_instant("2027-02-04T11:00"), "business manager")
+        # then Day 0 is the notification's date, and the steps still to come are counted
+        # from it: requests by Day 5 (Thu 11 Feb), the report by Day 15 (Thu 25 Feb).
+        assert case.day0.isoformat() == "2027-02-04"
+        due = {m.key: m.due_at for m in session.exec(
+            select(Milestone).where(Milestone.case_id == case.id))}
+        assert due["agency_requests"].astimezone(LONDON).date().isoformat() == "2027-02-11"
+        assert due[SUBMISSION_KEY].astimezone(LONDON).date().isoformat() == "2027-02-25"
+        planned = session.exec(select(PlannedAction).where(
+            PlannedAction.key == f"{case.reference}:{SUBMISSION_KEY}:due")).one()
+        assert planned.due_at == due[SUBMISSION_KEY]
+        assert session.exec(select(AuditEntry).where(
+            AuditEntry.action == "clock_restarted")).first() is None  # chained at commit
+    with transaction(engine.database) as session:
+        restarted = session.exec(select(AuditEntry).where(
+            AuditEntry.action == "clock_restarted")).one()
+    assert '"previous_day0": "2027-02-01"' in restarted.detail
     engine.database.dispose()
