@@ -35,6 +35,7 @@ PURPOSE_MILESTONES = {
     "referral_copy": "acknowledge",
     "decision_feedback": "decision_feedback",
     "agency_request": "agency_requests",
+    "submission": SUBMISSION_KEY,
 }
 
 # The milestone whose completion means the partners have approved the report.

@@ -132,3 +132,28 @@ def test_the_digest_names_the_child_only_as_configured(
         assert value not in subject
         # and no log line ever names the child.
         assert value not in logged
+
+
+def test_a_report_that_reached_the_panel_after_the_cut_off_is_listed_as_sent_late(
+    tmp_path: Path,
+) -> None:
+    # Given the case submitted yesterday, whose report went at 16:05, after its 16:00 cut-off,
+    config = digest_config(f"sqlite:///{tmp_path / 'rrbot.sqlite3'}")
+    database = open_database(config)
+    build_five_cases(database, config)
+    with transaction(database) as session:
+        case = session.exec(select(Case).where(Case.reference == "RR-2027-004")).one()
+        cutoff = session.exec(select(Milestone).where(
+            Milestone.case_id == case.id, Milestone.key == "submit_national_panel")).one()
+        sent_at = cutoff.due_at + timedelta(minutes=5)
+        session.add(OutboxMessage(
+            partnership=case.partnership, case_id=case.id, idempotency_key="submission-late",
+            channel="mail", purpose="submission", recipients="panel@example.invalid",
+            message_id="<submission-late@example.invalid>", payload=b"", status="sent",
+            attempts=1, created_at=sent_at, next_attempt_at=sent_at, sent_at=sent_at))
+    database.dispose()
+    # when the digest is built,
+    _subject, text, _html = digest_email(tmp_path, config, build=False)
+    # then the late report is among the messages sent late, with its deadline.
+    late = text.split("Sent after the deadline since")[1].split("\n\n")[0]
+    assert "RR-2027-004" in late and "Submission" in late, late
