@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.calendar import LONDON, WorkingCalendar, parse_instant
+from bot.calendar import LONDON, WorkingCalendar, WorkingHours, parse_instant
 from bot.process import load_preset
 from bot.timeline import add_months, plan
 
@@ -60,6 +60,16 @@ def test_closure_dates_push_days_later() -> None:
 
 
 # Worked example 2: Easter 2027 and the change to BST in one window.
+def test_a_partnership_closing_at_half_past_four_has_its_days_end_then() -> None:
+    # Given a partnership whose working day ends at 16:30,
+    early = WorkingCalendar(hours=WorkingHours(time(8, 30), time(16, 30)))
+    case_plan = plan(load_preset("oldham"), early, london("2026-12-18T10:00"))
+    # then "by Day 1" means by 16:30, while a stated hour (4pm on Day 15) stays as written.
+    assert local(case_plan.due("partner_decision")) == "Mon 21 Dec 2026 16:30 GMT"
+    assert local(case_plan.due("agency_returns_due")) == "Thu 31 Dec 2026 16:30 GMT"
+    assert local(case_plan.due("submit_national_panel")) == "Wed 13 Jan 2027 16:00 GMT"
+
+
 def test_easter_and_bst_in_one_window() -> None:
     # Given a referral on Thursday 25 March 2027; Good Friday is 26 March, BST starts Sunday
     # 28 March, Easter Monday is 29 March,

@@ -28,3 +28,16 @@ def test_upgrading_to_heads_leaves_nothing_for_autogenerate(
     engine.dispose()
     # Type details SQLite cannot express are not differences worth a migration.
     assert [d for d in differences if d[0] != "modify_type"] == []
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync_and_foreign_keys(tmp_path: Path) -> None:
+    # Given the embedded default database,
+    database = make_engine(f"sqlite:///{tmp_path / 'rrbot.sqlite3'}")
+    upgrade(database)
+    # then every connection has the durability and integrity settings the engine relies on.
+    with database.connect() as connection:
+        pragma = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                  for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+    database.dispose()
+    assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1,
+                      "busy_timeout": 60000}

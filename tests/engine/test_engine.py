@@ -266,6 +266,31 @@ def test_audit_verify_names_the_first_edited_entry(engine: Engine) -> None:
     assert check.first_broken_id == target.id
 
 
+def test_rrbot_audit_verify_fails_on_an_edited_entry(tmp_path: Path) -> None:
+    # Given a config on the embedded default and a case with some history,
+    config = tmp_path / "config.toml"
+    config.write_text((ROOT / "config.example.toml").read_text(encoding="utf-8"),
+                      encoding="utf-8")
+    runner = CliRunner()
+    opened = runner.invoke(app, ["case", "open", "--config", str(config),
+                                 "--start", "2026-12-18T10:00", "--now", "2026-12-18T10:01"])
+    assert opened.exit_code == 0, opened.output
+    intact = runner.invoke(app, ["audit", "verify", "--config", str(config)])
+    assert intact.exit_code == 0, intact.output
+    # when one entry is edited behind the bot's back,
+    database = build_engine(config_from_document(
+        tomllib.loads(config.read_text(encoding="utf-8")), source=config),
+        RecordingMailbox(tmp_path / "sent.jsonl")).database
+    with transaction(database) as session:
+        session.exec(update(AuditEntry).where(AuditEntry.id == 2)  # type: ignore[call-overload]
+                     .values(detail="{}"))
+    database.dispose()
+    # then `rrbot audit verify` exits 1 and names the entry.
+    broken = runner.invoke(app, ["audit", "verify", "--config", str(config)])
+    assert broken.exit_code == 1, broken.output
+    assert "BROKEN at entry 2" in broken.output
+
+
 def test_rrbot_tick_drives_a_case_from_day_0_to_day_15(tmp_path: Path) -> None:
     # Given a config on the embedded default in a folder of its own,
     config = tmp_path / "config.toml"
