@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import mailbox
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,7 +79,9 @@ def run_demo(folder: Path, start: datetime, preset: str, console: Console) -> De
     engine = build_engine(config, chat=ConsoleChat(chat_log))
     calendar = config.calendar
     day0 = calendar.day0(start)
-    inbox = mailbox.Maildir(str(folder / config.settings.mailbox.maildir.path / "inbox"))
+    inbox = folder / config.settings.mailbox.maildir.path / "inbox"
+    # Creating the Maildir makes its new/, cur/ and tmp/ folders.
+    mailbox.Maildir(str(inbox))
     story = Story(engine, config, inbox, day0)
     script = sorted(story.script(start), key=lambda event: event[0])
     submission_day = config.preset.milestone(SUBMISSION_KEY).day or 15
@@ -118,9 +121,10 @@ def _next_instant(now: datetime) -> datetime:
 class Story:
     """The fictional case: who writes when, and what the bot's actions look like."""
 
-    def __init__(self, engine: Engine, config: Config, inbox: mailbox.Maildir, day0: date):
+    def __init__(self, engine: Engine, config: Config, inbox: Path, day0: date):
         self.engine, self.config, self.inbox, self.day0 = engine, config, inbox, day0
         self.reference = ""
+        self.delivered = 0
 
     def at(self, day: int, clock: str) -> datetime:
         """Return the instant of a wall-clock time on working day N of the case."""
@@ -249,7 +253,14 @@ class Story:
                                    subtype="vnd.openxmlformats-officedocument"
                                            ".wordprocessingml.document",
                                    filename=attachment[0])
-        self.inbox.add(message.as_bytes())
+        # The mail server names and dates a delivered message by its arrival, which the bot
+        # takes as the arrival time; here that is the simulated instant, not the real one.
+        self.delivered += 1
+        name = f"{int(now.timestamp())}.D{self.delivered}.rrbot-demo"
+        temporary = self.inbox / "tmp" / name
+        temporary.write_bytes(message.as_bytes())
+        os.utime(temporary, (now.timestamp(), now.timestamp()))
+        temporary.rename(self.inbox / "new" / name)
 
     def report(self, now: datetime, seen_outbox: int, seen_audit: int,
                progress: Progress) -> tuple[int, int]:

@@ -110,10 +110,13 @@ class Engine:
                         InboundMessage.message_id == message_id,
                     )).first()
                 if known is None:
+                    # Day 0 is when the mail arrived, not when the bot got to it, so the
+                    # server's arrival time is kept; one ahead of our clock is capped at now.
+                    received_at = now if mail.arrived_at is None else min(mail.arrived_at, now)
                     session.add(InboundMessage(
                         partnership=self.config.settings.partnership.key,
                         mailbox=self.mailbox.name, server_id=mail.server_id,
-                        message_id=message_id, received_at=now, raw=mail.raw,
+                        message_id=message_id, received_at=received_at, raw=mail.raw,
                     ))
                     stored += 1
                     continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +19,8 @@ class FetchedMail:
 
     server_id: str
     raw: bytes
+    # When the server says the message arrived in the mailbox (timezone-aware), if it says.
+    arrived_at: datetime | None = None
 
 
 class MailboxError(Exception):

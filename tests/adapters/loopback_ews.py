@@ -7,6 +7,7 @@ import itertools
 import secrets
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +46,8 @@ class Item:
     mime: bytes
     message_id: str
     change_key: str = field(default_factory=lambda: secrets.token_hex(6))
+    # When the item arrived in the mailbox, as Exchange reports it in DateTimeReceived.
+    received: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -122,9 +125,11 @@ class LoopbackEws:
                     return folder
         return None
 
-    def deliver(self, raw: bytes) -> str:
+    def deliver(self, raw: bytes, received: datetime | None = None) -> str:
         with self.lock:
             item = Item(self.new_id("item"), self.fid("inbox"), raw, _message_id(raw))
+            if received is not None:
+                item.received = received
             self.items[item.id] = item
             return item.id
 
@@ -219,6 +224,8 @@ def _item_xml(item: Item, with_mime: bool) -> str:
     )
     return (
         f'<t:Message>{mime}<t:ItemId Id="{item.id}" ChangeKey="{item.change_key}"/>'
+        f"<t:DateTimeReceived>{item.received.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        "</t:DateTimeReceived>"
         f"<t:InternetMessageId>{escape(item.message_id)}</t:InternetMessageId></t:Message>"
     )
 

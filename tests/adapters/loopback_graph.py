@@ -83,6 +83,10 @@ class Message:
     mime: bytes
     internet_message_id: str
     is_draft: bool = False
+    # When the message arrived in the mailbox, as Graph reports it in receivedDateTime.
+    received: datetime.datetime = field(
+        default_factory=lambda: datetime.datetime.now(datetime.UTC)
+    )
 
 
 @dataclass
@@ -188,11 +192,13 @@ class LoopbackGraph:
         self.state.seq += 1
         self.state.inbox_log.append((self.state.seq, message_id))
 
-    def deliver(self, raw: bytes) -> str:
+    def deliver(self, raw: bytes, received: datetime.datetime | None = None) -> str:
         with self.lock:
             message = Message(
                 self.new_id(), self._folder_key("inbox"), raw, _message_id(raw) or ""
             )
+            if received is not None:
+                message.received = received
             self.state.messages[message.id] = message
             self._log_inbox_change(message.id)
             return message.id
@@ -255,10 +261,16 @@ class LoopbackGraph:
             for message_id in ids:
                 message = self.state.messages.get(message_id)
                 if message is not None and message.folder_id == inbox:
-                    out.append({"@odata.type": "#microsoft.graph.message", "id": message_id})
+                    out.append({"@odata.type": "#microsoft.graph.message", "id": message_id,
+                                "receivedDateTime": _graph_instant(message.received)})
                 elif since is not None:
                     out.append({"id": message_id, "@removed": {"reason": "deleted"}})
             return out
+
+
+def _graph_instant(when: datetime.datetime) -> str:
+    """Write an instant as Graph does: UTC, whole seconds, with a Z."""
+    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _message_id(raw: bytes) -> str | None:
@@ -426,7 +438,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _message_json(self, message: Message) -> dict[str, Any]:
         return {"id": message.id, "internetMessageId": message.internet_message_id,
-                "isDraft": message.is_draft, "parentFolderId": message.folder_id}
+                "isDraft": message.is_draft, "parentFolderId": message.folder_id,
+                "receivedDateTime": _graph_instant(message.received)}
 
     def _route(self, method: str, rest: list[str], query: dict[str, str], body: bytes,
                respond: Any) -> None:
@@ -483,6 +496,13 @@ class _Handler(BaseHTTPRequestHandler):
                               is_draft=True)
             state.messages[message.id] = message
             respond(201, self._message_json(message))
+            return
+        if rest[:1] == ["messages"] and len(rest) == 2 and method == "GET":
+            found = state.messages.get(rest[1])
+            if found is None:
+                respond(404, {"error": {"code": not_found[0], "message": not_found[1]}})
+                return
+            respond(200, self._message_json(found))
             return
         if rest[:1] == ["messages"] and len(rest) == 3:
             message = state.messages.get(rest[1])

@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -104,6 +105,21 @@ def test_delivered_message_is_fetched_with_its_bytes_intact(harness: MailboxHarn
 
     assert message_id_of(raw) in fetched
     assert same_message(fetched[message_id_of(raw)].raw, raw)
+
+
+def test_a_delivered_message_says_when_it_arrived(harness: MailboxHarness) -> None:
+    # Given a message delivered now (servers keep arrival times to the second),
+    before = datetime.now(UTC).replace(microsecond=0)
+    raw = make_message("Notification: child B", SENDER, BOT)
+    harness.deliver(raw)
+    # when it is fetched,
+    fetched = by_message_id(fetch_until(harness.mailbox, {message_id_of(raw)}))
+    after = datetime.now(UTC)
+    # then it carries a timezone-aware arrival time, within a minute of the delivery.
+    arrived_at = fetched[message_id_of(raw)].arrived_at
+    assert arrived_at is not None
+    assert arrived_at.utcoffset() is not None
+    assert before - timedelta(minutes=1) <= arrived_at <= after + timedelta(minutes=1)
 
 
 def test_every_delivered_message_is_fetched(harness: MailboxHarness) -> None:

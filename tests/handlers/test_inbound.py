@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -14,10 +14,11 @@ from types import ModuleType
 import pytest
 from sqlmodel import select
 
+from bot.calendar import LONDON, parse_instant
 from bot.config import Config
 from bot.db import transaction
 from bot.mailbox import FetchedMail
-from bot.models import Case, InboundMessage
+from bot.models import Case, InboundMessage, Milestone, OutboxMessage
 from bot.pipeline import handler_modules
 from bot.senders import verified_sender
 from bot.threading import case_references
@@ -116,6 +117,49 @@ def test_nothing_at_info_names_the_child(
     assert all(CHILD_NAME not in record["subject"] for record in mailbox.records())
     assert any(record["subject"].startswith("[RR-2026-001] Referral received")
                for record in mailbox.records())
+
+
+def test_a_referral_that_arrived_while_the_bot_was_down_keeps_its_day_0(tmp_path: Path) -> None:
+    # Given a referral that arrived at 10:00 on Friday 18 December 2026 while the bot was down,
+    arrived = parse_instant("2026-12-18T10:00")
+    engine, mailbox = make_engine(make_config(tmp_path), tmp_path)
+    mailbox.inbox.append(FetchedMail("referral", referral_bytes(), arrived_at=arrived))
+    # when the bot starts and takes it in at 09:00 on Monday 21 December,
+    monday = parse_instant("2026-12-21T09:00")
+    engine.step(monday)
+    # then Day 0 is the Friday it arrived, so Oldham's Day 1 decision falls on that Monday,
+    with transaction(engine.database) as session:
+        row = session.exec(select(InboundMessage).where(
+            InboundMessage.server_id == "referral")).one()
+        assert row.received_at == arrived
+        case = session.get_one(Case, row.case_id)
+        assert case.clock_start == arrived
+        assert case.day0 == date(2026, 12, 18)
+        decision = session.exec(select(Milestone).where(
+            Milestone.case_id == case.id, Milestone.key == "partner_decision")).one()
+        assert decision.due_at.astimezone(LONDON).date() == date(2026, 12, 21)
+        # and the acknowledgement was still queued and sent at once, in that Monday step.
+        ack = session.exec(select(OutboxMessage).where(
+            OutboxMessage.case_id == case.id, OutboxMessage.purpose == "referral_ack")).one()
+        assert (ack.status, ack.created_at, ack.sent_at) == ("sent", monday, monday)
+    assert any(record["subject"].startswith(f"[{case.reference}] Referral received")
+               for record in mailbox.records())
+
+
+def test_an_arrival_time_ahead_of_our_clock_is_taken_as_now(tmp_path: Path) -> None:
+    # Given a mail server whose clock runs ten minutes ahead of ours,
+    now = parse_instant("2026-12-21T09:00")
+    engine, mailbox = make_engine(make_config(tmp_path), tmp_path)
+    mailbox.inbox.append(FetchedMail("referral", referral_bytes(),
+                                     arrived_at=now + timedelta(minutes=10)))
+    # when a referral it says arrived in the future is taken in,
+    engine.step(now)
+    # then it is taken to have arrived now, and the case's clock starts now.
+    with transaction(engine.database) as session:
+        row = session.exec(select(InboundMessage).where(
+            InboundMessage.server_id == "referral")).one()
+        assert row.received_at == now
+        assert session.get_one(Case, row.case_id).clock_start == now
 
 
 def test_a_failing_handler_quarantines_the_message_and_the_step_goes_on(

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, TypeVar
 
@@ -22,6 +23,21 @@ T = TypeVar("T")
 
 # How many items one GetItem request asks for when downloading MIME content.
 _FETCH_CHUNK = 10
+
+
+def _as_utc(value: Any) -> datetime | None:
+    """Return an exchangelib date-time as a plain UTC datetime, or None if it has no zone."""
+    if not isinstance(value, datetime):
+        return None
+    offset = value.utcoffset()
+    if offset is None:
+        return None
+    # exchangelib's EWSDateTime only accepts its own zones, so a plain datetime is built.
+    plain = datetime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second,
+        value.microsecond, tzinfo=UTC,
+    )
+    return plain - offset
 
 
 class EwsMailbox:
@@ -195,10 +211,16 @@ class EwsMailbox:
 
     def fetch_new(self) -> Iterator[FetchedMail]:
         """Yield every message still in the inbox, with its MIME content."""
+        # When Exchange says each item arrived in the inbox, by item id.
+        arrivals: dict[str, datetime | None] = {}
 
         def list_ids(account: Any) -> list[tuple[str, str]]:
-            items = account.inbox.all().only("id", "changekey")
-            return [(item.id, item.changekey) for item in items]
+            items = account.inbox.all().only("id", "changekey", "datetime_received")
+            listed = []
+            for item in items:
+                arrivals[item.id] = _as_utc(item.datetime_received)
+                listed.append((item.id, item.changekey))
+            return listed
 
         ids = self._call("listing the inbox", list_ids)
         for start in range(0, len(ids), _FETCH_CHUNK):
@@ -216,7 +238,10 @@ class EwsMailbox:
                     continue
                 if item.mime_content is None:
                     continue
-                yield FetchedMail(server_id=item_id, raw=bytes(item.mime_content))
+                yield FetchedMail(
+                    server_id=item_id, raw=bytes(item.mime_content),
+                    arrived_at=arrivals.get(item_id),
+                )
 
     def mark_processed(self, server_id: str, folder: str) -> None:
         """Move an inbox item into folder under the top of the mailbox."""

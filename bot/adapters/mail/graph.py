@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -40,6 +41,9 @@ _SYNC_RESET_CODES = frozenset(
 # Token errors from Entra ID that mean the service is struggling rather than the secret is wrong.
 _TRANSIENT_TOKEN_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
+# The message properties the inbox delta asks for: its id and when it arrived in the mailbox.
+_DELTA_SELECT = "id,receivedDateTime"
+
 
 def _odata_string(value: str) -> str:
     """Quote value as an OData string literal."""
@@ -60,6 +64,20 @@ def _parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _parse_received(value: object) -> datetime | None:
+    """Read a message's receivedDateTime (ISO 8601, normally UTC with a Z) as a UTC instant."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # Graph gives every date-time in UTC; one without an offset is UTC too.
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
 
 
 def _graph_error(response: httpx.Response) -> tuple[str, str]:
@@ -132,6 +150,8 @@ class GraphMailbox:
         self._user_path = f"/users/{quote(mailbox_address, safe='@')}"
         self._delta_key = f"graph:{self.name}:delta_link"
         self._pending_key = f"graph:{self.name}:pending_ids"
+        # When each pending message arrived in the mailbox, as the inbox delta reported it.
+        self._arrivals: dict[str, datetime] = {}
 
     # Connections and tokens.
 
@@ -299,7 +319,7 @@ class GraphMailbox:
             link = self._cursors.get(self._delta_key) or None
             full = link is None
             url = link or f"{self._graph_url}{self._user_path}/mailFolders/inbox/messages/delta"
-            params: dict[str, str] | None = None if link else {"$select": "id"}
+            params: dict[str, str] | None = None if link else {"$select": _DELTA_SELECT}
             added: list[str] = []
             removed: set[str] = set()
             while True:
@@ -317,7 +337,7 @@ class GraphMailbox:
                     self._cursors.set(self._delta_key, "")
                     full, added, removed = True, [], set()
                     url = f"{self._graph_url}{self._user_path}/mailFolders/inbox/messages/delta"
-                    params = {"$select": "id"}
+                    params = {"$select": _DELTA_SELECT}
                     continue
                 if response.status_code != 200:
                     raise self._fail(response, "reading the inbox changes")
@@ -327,6 +347,9 @@ class GraphMailbox:
                         removed.add(entry["id"])
                     else:
                         added.append(entry["id"])
+                        arrived_at = _parse_received(entry.get("receivedDateTime"))
+                        if arrived_at is not None:
+                            self._arrivals[entry["id"]] = arrived_at
                 if body.get("@odata.nextLink"):
                     url, params = body["@odata.nextLink"], None
                     continue
@@ -336,6 +359,7 @@ class GraphMailbox:
             base = [] if full else [i for i in pending if i not in removed]
             merged = list(dict.fromkeys(base + [i for i in added if i not in removed]))
             self._set_pending(merged)
+            self._arrivals = {i: self._arrivals[i] for i in merged if i in self._arrivals}
             if delta_link:
                 self._cursors.set(self._delta_key, delta_link)
             return merged, len(set(merged) - before)
@@ -351,6 +375,32 @@ class GraphMailbox:
             raise self._fail(response, "downloading a message")
         return response.content
 
+    def _arrival(self, server_id: str) -> datetime | None:
+        """Return when a message arrived, asking Graph if the delta did not say (an old link)."""
+        with self._lock:
+            known = self._arrivals.get(server_id)
+        if known is not None:
+            return known
+        response = self._request(
+            "GET", f"{self._user_path}/messages/{quote(server_id, safe='')}",
+            params={"$select": "receivedDateTime"},
+        )
+        if response.status_code != 200:
+            # A message that left the mailbox since is not an error here; its download says so.
+            return None
+        arrived_at = _parse_received(response.json().get("receivedDateTime"))
+        if arrived_at is not None:
+            with self._lock:
+                self._arrivals[server_id] = arrived_at
+        return arrived_at
+
+    def _fetch(self, server_id: str) -> FetchedMail | None:
+        """Return one message with its arrival time, or None when it has left the mailbox."""
+        raw = self._download(server_id)
+        if raw is None:
+            return None
+        return FetchedMail(server_id=server_id, raw=raw, arrived_at=self._arrival(server_id))
+
     # The Mailbox protocol.
 
     def fetch_new(self) -> Iterator[FetchedMail]:
@@ -360,11 +410,11 @@ class GraphMailbox:
             return
         gone: list[str] = []
         with ThreadPoolExecutor(max_workers=self._max_concurrency) as pool:
-            for server_id, raw in zip(pending, pool.map(self._download, pending), strict=True):
-                if raw is None:
+            for server_id, mail in zip(pending, pool.map(self._fetch, pending), strict=True):
+                if mail is None:
                     gone.append(server_id)
                     continue
-                yield FetchedMail(server_id=server_id, raw=raw)
+                yield mail
         if gone:
             with self._lock:
                 self._set_pending([i for i in self._pending() if i not in set(gone)])
@@ -415,6 +465,7 @@ class GraphMailbox:
             raise self._fail(response, f"moving a message to {folder!r}")
         with self._lock:
             self._set_pending([i for i in self._pending() if i != server_id])
+            self._arrivals.pop(server_id, None)
 
     def _find_in(self, folder: str, message_id: str) -> str | None:
         """Return the id of a message with this internetMessageId in a well-known folder."""

@@ -10,6 +10,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import default
@@ -33,6 +34,15 @@ _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
 
 # Maildir keys are file names without the ":2,FLAGS" info suffix.
 _KEY = re.compile(r"^[^/:]+$")
+
+# The delivery time (seconds since the epoch) a Maildir file name starts with, "<time>.<unique>".
+_DELIVERY_SECONDS = re.compile(r"^(\d{1,12})\.")
+
+# A name's leading number before 2001 is not a delivery time (it may be a process id, say).
+_EARLIEST_DELIVERY = datetime(2001, 1, 1, tzinfo=UTC).timestamp()
+
+# How far a name's delivery time may be after the file's mtime (clock skew between writers).
+_DELIVERY_SLACK_SECONDS = 24 * 60 * 60
 
 
 class MaildirMailbox:
@@ -73,6 +83,7 @@ class MaildirMailbox:
         """Yield every message in the inbox, read or not, until it is marked processed."""
         inbox = self._maildir(INBOX_FOLDER)
         self._seen_in_new = self._names_in_new()
+        files = self._files_by_key(INBOX_FOLDER)
         for key in sorted(inbox.keys()):
             try:
                 raw = inbox.get_bytes(key)
@@ -80,7 +91,20 @@ class MaildirMailbox:
                 # Another process moved the file between listing and reading; it is not ours.
                 log.debug("Maildir message %s vanished before it could be read", key)
                 continue
-            yield FetchedMail(server_id=key, raw=raw)
+            yield FetchedMail(server_id=key, raw=raw, arrived_at=_delivered_at(key, files.get(key)))
+
+    def _files_by_key(self, folder: str) -> dict[str, Path]:
+        """Return the file holding each message in a folder, by Maildir key."""
+        files: dict[str, Path] = {}
+        for subdir in ("new", "cur"):
+            directory = self.path / folder / subdir
+            try:
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                files[name.partition(":")[0]] = directory / name
+        return files
 
     def _names_in_new(self) -> set[str]:
         """Return the file names in the inbox's new/ directory."""
@@ -201,3 +225,21 @@ class MaildirMailbox:
 
     def close(self) -> None:
         """Nothing to release: every call opens the Maildir afresh."""
+
+
+def _delivered_at(key: str, path: Path | None) -> datetime | None:
+    """Return when a message was delivered: the time its name starts with, else its mtime."""
+    try:
+        modified: float | None = os.stat(path).st_mtime if path is not None else None
+    except FileNotFoundError:
+        modified = None
+    match = _DELIVERY_SECONDS.match(key)
+    if match is not None:
+        seconds = int(match.group(1))
+        # A leading number that cannot be the delivery time (a process id, nanoseconds) is not.
+        latest = (modified if modified is not None else time.time()) + _DELIVERY_SLACK_SECONDS
+        if _EARLIEST_DELIVERY <= seconds <= latest:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+    if modified is None:
+        return None
+    return datetime.fromtimestamp(modified, tz=UTC)
