@@ -139,16 +139,24 @@ class ImapSettings(Strict):
 
 
 class SmtpSettings(Strict):
-    """An SMTP server for sending from the partnership mailbox."""
+    """An SMTP server for sending from the partnership mailbox.
+
+    The account and CA file default to the IMAP ones: a key left out here is read from
+    [mailbox.imap], so only a relay with an account of its own needs them.
+    """
 
     host: str
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["ssl", "starttls"] = "starttls"
-    username: str
-    password_env: str | None = "RRBOT_SMTP_PASSWORD"
+    username: str | None = None
+    password_env: str | None = None
     oauth2_token_env: str | None = None
     ca_file: str | None = None
     save_to_sent: bool = True
+
+    def has_own_secret(self) -> bool:
+        """Say whether SMTP logs in with a password or token of its own rather than IMAP's."""
+        return bool(self.password_env or self.oauth2_token_env)
 
 
 class GraphSettings(Strict):
@@ -417,8 +425,10 @@ def missing_secrets(settings: Settings, environ: Mapping[str, str] | None = None
     if mailbox.backend == "imap" and mailbox.imap and mailbox.smtp:
         needed += _login_secret("mailbox.imap", mailbox.imap.password_env,
                                 mailbox.imap.oauth2_token_env)
-        needed += _login_secret("mailbox.smtp", mailbox.smtp.password_env,
-                                mailbox.smtp.oauth2_token_env)
+        # SMTP reads a secret of its own only when it names one; otherwise it uses IMAP's.
+        if mailbox.smtp.has_own_secret():
+            needed += _login_secret("mailbox.smtp", mailbox.smtp.password_env,
+                                    mailbox.smtp.oauth2_token_env)
     if mailbox.backend == "graph" and mailbox.graph:
         needed.append(("mailbox.graph.client_secret_env", mailbox.graph.client_secret_env))
     if mailbox.backend == "ews" and mailbox.ews:

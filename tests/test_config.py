@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, config_from_document, load_config, missing_secrets
+from bot.config import (
+    Config,
+    ConfigError,
+    config_from_document,
+    load_config,
+    missing_secrets,
+)
+from bot.mailbox import MemoryCursorStore
 from bot.process import load_preset, preset_names
+from bot.service import open_mailbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -165,13 +175,105 @@ def test_missing_secrets_are_named_for_the_active_backends_only() -> None:
     document["mailbox"]["backend"] = "imap"
     document["chat"]["backend"] = "slack"
     config = config_from_document(document)
-    assert missing_secrets(config.settings, environ={"RRBOT_SMTP_PASSWORD": "x"}) == [
+    assert missing_secrets(config.settings, environ={}) == [
         "mailbox.imap.password_env: the environment variable RRBOT_IMAP_PASSWORD is not set",
         "chat.slack.bot_token_env: the environment variable RRBOT_SLACK_BOT_TOKEN is not set",
         "chat.slack.signing_secret_env: the environment variable RRBOT_SLACK_SIGNING_SECRET is"
         " not set",
         "chat.slack.app_token_env: the environment variable RRBOT_SLACK_APP_TOKEN is not set",
     ]
+
+
+def imap_config(smtp: dict[str, str], imap: dict[str, str] | None = None) -> Config:
+    """Return the example configuration on the IMAP backend, with these SMTP and IMAP keys."""
+    document = example()
+    document["mailbox"]["backend"] = "imap"
+    document["mailbox"]["imap"].update(imap or {})
+    document["mailbox"]["smtp"].update(smtp)
+    return config_from_document(document, "cfg.toml")
+
+
+class RecordingEnviron(Mapping[str, str]):
+    """An environment in which every variable is set, that remembers which ones were read."""
+
+    def __init__(self) -> None:
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return f"value of {key}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_missing_secrets_without_separate_smtp_credentials_asks_only_for_imaps() -> None:
+    # Given the example's SMTP section, which names no account or secret of its own,
+    settings = imap_config({}).settings
+    # then only the IMAP password is asked for, and with it set nothing is missing,
+    assert missing_secrets(settings, environ={}) == [
+        "mailbox.imap.password_env: the environment variable RRBOT_IMAP_PASSWORD is not set",
+    ]
+    assert missing_secrets(settings, environ={"RRBOT_IMAP_PASSWORD": "x"}) == []
+    # and an SMTP username alone (the same password, another login name) asks for no more.
+    named = imap_config({"username": "relay@exampleshire.example"}).settings
+    assert missing_secrets(named, environ={"RRBOT_IMAP_PASSWORD": "x"}) == []
+
+
+def test_missing_secrets_with_separate_smtp_credentials_asks_for_smtps_too() -> None:
+    # Given a relay account with a password of its own,
+    password = imap_config({"username": "relay@exampleshire.example",
+                            "password_env": "RRBOT_RELAY_PASSWORD"})
+    assert missing_secrets(password.settings, environ={"RRBOT_IMAP_PASSWORD": "x"}) == [
+        "mailbox.smtp.password_env: the environment variable RRBOT_RELAY_PASSWORD is not set",
+    ]
+    # or one that signs in with an XOAUTH2 token while IMAP uses a token too,
+    token = imap_config(
+        {"username": "relay@exampleshire.example", "oauth2_token_env": "RRBOT_RELAY_TOKEN"},
+        imap={"oauth2_token_env": "RRBOT_IMAP_TOKEN"},
+    )
+    # then each login's own variable is named, the token rather than the password,
+    assert missing_secrets(token.settings, environ={}) == [
+        "mailbox.imap.oauth2_token_env: the environment variable RRBOT_IMAP_TOKEN is not set",
+        "mailbox.smtp.oauth2_token_env: the environment variable RRBOT_RELAY_TOKEN is not set",
+    ]
+    # and the mailbox built from each configuration reads the SMTP variable named.
+    for config, variable in ((password, "RRBOT_RELAY_PASSWORD"), (token, "RRBOT_RELAY_TOKEN")):
+        environ = RecordingEnviron()
+        open_mailbox(config, MemoryCursorStore(), environ).close()
+        assert variable in environ.read
+
+
+@pytest.mark.parametrize(
+    ("smtp", "imap"),
+    [
+        ({}, {}),
+        ({"username": "relay@exampleshire.example"}, {}),
+        ({"username": "relay@exampleshire.example", "password_env": "RRBOT_RELAY_PASSWORD"}, {}),
+        ({"oauth2_token_env": "RRBOT_RELAY_TOKEN"}, {}),
+        ({"password_env": "RRBOT_RELAY_PASSWORD"}, {"oauth2_token_env": "RRBOT_IMAP_TOKEN"}),
+    ],
+    ids=["imap-account", "smtp-username", "smtp-password", "smtp-token", "imap-token"],
+)
+def test_missing_secrets_names_exactly_the_variables_the_mailbox_reads(
+    smtp: dict[str, str], imap: dict[str, str]
+) -> None:
+    # Given an IMAP mailbox whose SMTP section has (or lacks) an account of its own,
+    config = imap_config(smtp, imap)
+    # when it is built from an environment that remembers what is read,
+    environ = RecordingEnviron()
+    mailbox = open_mailbox(config, MemoryCursorStore(), environ)
+    mailbox.close()
+    # then missing_secrets asks for those variables, and no others.
+    asked = {
+        match.group(1)
+        for line in missing_secrets(config.settings, environ={})
+        if (match := re.search(r"the environment variable (\S+) is not set", line))
+    }
+    assert asked == environ.read
 
 
 def test_unreadable_files_give_one_line(tmp_path: Path) -> None:

@@ -245,8 +245,8 @@ def test_wrong_password_is_an_auth_error_in_one_line(
 
 
 def test_wrong_smtp_password_is_an_auth_error(mail_servers: MailServers, address: str) -> None:
-    adapter = make_mailbox(mail_servers, address)
-    adapter._password = "not-the-password"  # only SMTP logs in again for a send
+    # SMTP is given a password of its own, which is wrong; IMAP keeps the right one.
+    adapter = make_mailbox(mail_servers, address, smtp_password="not-the-password")
     message = EmailMessage()
     message["From"] = address
     message["To"] = address
@@ -257,9 +257,15 @@ def test_wrong_smtp_password_is_an_auth_error(mail_servers: MailServers, address
     with pytest.raises(MailboxAuthError) as caught:
         adapter.send(message)
 
+    assert "\n" not in str(caught.value)
     assert str(caught.value).startswith(
         f"SMTP login to {mail_servers.host}:{mail_servers.smtp_port} as {address} was refused"
     )
+    # IMAP, logging in with its own password, still reads the mailbox.
+    try:
+        assert list(adapter.fetch_new()) == []
+    finally:
+        adapter.close()
 
 
 def test_untrusted_certificate_is_a_clear_error(mail_servers: MailServers, address: str) -> None:

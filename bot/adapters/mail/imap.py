@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
@@ -38,6 +39,23 @@ _READ_CHUNK = 65536
 
 # A UID in a FETCH response.
 _UID = re.compile(rb"UID (\d+)", re.IGNORECASE)
+
+# The server's arrival time in a FETCH response (RFC 3501 date-time, e.g. " 7-Jul-1996 ...").
+_INTERNALDATE = re.compile(
+    rb'INTERNALDATE "\s?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) '
+    rb'([+-])(\d{2})(\d{2})"',
+    re.IGNORECASE,
+)
+
+# Month names as IMAP writes them, whatever the locale of this process.
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        (b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN",
+         b"JUL", b"AUG", b"SEP", b"OCT", b"NOV", b"DEC"),
+        start=1,
+    )
+}
 
 # An untagged response that says the selected folder has new mail.
 _NEW_MAIL = re.compile(rb"^\* \d+ (EXISTS|RECENT)\b", re.IGNORECASE)
@@ -214,6 +232,10 @@ class ImapSmtpMailbox:
         smtp_port: int = 587,
         smtp_security: str = "starttls",
         ca_file: str | Path | None = None,
+        smtp_username: str | None = None,
+        smtp_password: str | None = None,
+        smtp_oauth2_token: str | Callable[[], str] | None = None,
+        smtp_ca_file: str | Path | None = None,
         inbox: str = "INBOX",
         sent_folder: str = "Sent",
         folders: Sequence[str] = ("Processed", "Quarantine"),
@@ -238,6 +260,8 @@ class ImapSmtpMailbox:
             )
         if (password is None) == (oauth2_token is None):
             raise ValueError("give exactly one of password and oauth2_token")
+        if smtp_password is not None and smtp_oauth2_token is not None:
+            raise ValueError("give at most one of smtp_password and smtp_oauth2_token")
         self.imap_host = imap_host
         self.imap_port = imap_port
         self.imap_security = imap_security
@@ -247,6 +271,14 @@ class ImapSmtpMailbox:
         self._password = password
         self._oauth2_token = oauth2_token
         self.ca_file = str(ca_file) if ca_file is not None else None
+        # SMTP logs in as its own account when given one, and otherwise as the IMAP account.
+        self.smtp_username = smtp_username or username
+        if smtp_password is None and smtp_oauth2_token is None:
+            self._smtp_password, self._smtp_oauth2_token = password, oauth2_token
+        else:
+            self._smtp_password, self._smtp_oauth2_token = smtp_password, smtp_oauth2_token
+        # SMTP trusts its own CA file when given one, and otherwise the IMAP one.
+        self.smtp_ca_file = str(smtp_ca_file) if smtp_ca_file is not None else self.ca_file
         self.inbox = inbox
         self.sent_folder = sent_folder
         self.folders = tuple(folders)
@@ -283,21 +315,27 @@ class ImapSmtpMailbox:
     def _smtp_where(self) -> str:
         return f"{self.smtp_host}:{self.smtp_port}"
 
-    def _tls_context(self) -> ssl.SSLContext:
-        """Return a TLS context that verifies the server (against ca_file if one is given)."""
+    def _tls_context(self, protocol: str = "IMAP") -> ssl.SSLContext:
+        """Return a TLS context that verifies the server (against its ca_file if one is given)."""
+        ca_file = self._ca_file_for(protocol)
         try:
-            return ssl.create_default_context(cafile=self.ca_file)
+            return ssl.create_default_context(cafile=ca_file)
         except (OSError, ssl.SSLError) as error:
             raise MailboxError(
-                f"ca_file {self.ca_file} could not be read as a PEM CA certificate: "
+                f"ca_file {ca_file} could not be read as a PEM CA certificate: "
                 f"{_socket_reason(error)}"
             ) from None
+
+    def _ca_file_for(self, protocol: str) -> str | None:
+        """Return the CA file that the IMAP or the SMTP server's certificate is checked against."""
+        return self.smtp_ca_file if protocol == "SMTP" else self.ca_file
 
     def _certificate_error(self, protocol: str, where: str, error: ssl.SSLError) -> MailboxError:
         """Describe a certificate that failed verification, and what to do about it."""
         detail = getattr(error, "verify_message", None) or _server_text(error.reason)
-        if self.ca_file:
-            fix = f"check that ca_file {self.ca_file} is the CA that signed it"
+        ca_file = self._ca_file_for(protocol)
+        if ca_file:
+            fix = f"check that ca_file {ca_file} is the CA that signed it"
         else:
             fix = "set ca_file to the CA certificate that signed it, or add that CA to the system"
             fix += " trust store"
@@ -313,6 +351,12 @@ class ImapSmtpMailbox:
     def _xoauth2_string(self) -> str:
         """Return the SASL XOAUTH2 initial response for the user and the current token."""
         return f"user={self.username}\x01auth=Bearer {self._token()}\x01\x01"
+
+    def _smtp_xoauth2_string(self) -> str:
+        """Return the SASL XOAUTH2 initial response for the SMTP account and its current token."""
+        token = self._smtp_oauth2_token
+        current = token() if callable(token) else str(token)
+        return f"user={self.smtp_username}\x01auth=Bearer {current}\x01\x01"
 
     def _connect(self) -> imaplib.IMAP4:
         """Open, secure and log in an IMAP connection, raising MailboxError subclasses."""
@@ -557,21 +601,23 @@ class ImapSmtpMailbox:
                 f" fetch; fetch again"
             )
         connection.untagged_responses.pop("FETCH", None)
-        typ, data = connection.uid("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
+        typ, data = connection.uid(
+            "FETCH", ",".join(map(str, uids)), "(UID INTERNALDATE BODY.PEEK[])"
+        )
         if typ != "OK":
             raise MailboxError(
                 f"IMAP server {self._imap_where} refused to fetch messages: {_first_text(data)}"
             )
-        found = _parse_fetch(data)
+        found = _parse_fetch_dated(data)
         fetched: list[FetchedMail] = []
         for uid in uids:
-            raw = found.get(uid)
-            if raw is None:
+            if uid not in found:
                 # The message was moved or expunged by someone else since the search.
                 continue
+            raw, arrived_at = found[uid]
             server_id = f"{validity}:{uid}"
             self._remember_message_id(server_id, raw)
-            fetched.append(FetchedMail(server_id=server_id, raw=raw))
+            fetched.append(FetchedMail(server_id=server_id, raw=raw, arrived_at=arrived_at))
         log.debug("Fetched %d of %d messages from %s", len(fetched), len(uids), self.inbox)
         return fetched
 
@@ -706,7 +752,7 @@ class ImapSmtpMailbox:
             raise self._certificate_error("SMTP", where, error) from None
         except smtplib.SMTPAuthenticationError as error:
             raise MailboxAuthError(
-                f"SMTP login to {where} as {self.username} was refused: "
+                f"SMTP login to {where} as {self.smtp_username} was refused: "
                 f"{_server_text(error.smtp_error)}"
             ) from None
         except smtplib.SMTPRecipientsRefused as error:
@@ -744,7 +790,8 @@ class ImapSmtpMailbox:
         """Open, secure and log in an SMTP connection."""
         if self.smtp_security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.smtp_host, self.smtp_port, context=self._tls_context(), timeout=self.timeout
+                self.smtp_host, self.smtp_port, context=self._tls_context("SMTP"),
+                timeout=self.timeout,
             )
         else:
             client = smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout)
@@ -756,17 +803,17 @@ class ImapSmtpMailbox:
                         f"SMTP server {self._smtp_where} does not offer STARTTLS; set "
                         f"smtp_security to 'ssl' and use its TLS port"
                     )
-                client.starttls(context=self._tls_context())
+                client.starttls(context=self._tls_context("SMTP"))
                 client.ehlo()
-            if self._oauth2_token is not None:
+            if self._smtp_oauth2_token is not None:
                 # smtplib asks for the initial response with no challenge; a later challenge
                 # carries the server's error, which is acknowledged with an empty reply.
                 def respond(challenge: bytes | None = None) -> str:
-                    return self._xoauth2_string() if challenge is None else ""
+                    return self._smtp_xoauth2_string() if challenge is None else ""
 
                 client.auth("XOAUTH2", respond, initial_response_ok=True)
             elif client.has_extn("auth"):
-                client.login(self.username, self._password or "")
+                client.login(self.smtp_username, self._smtp_password or "")
         except BaseException:
             client.close()
             raise
@@ -930,14 +977,14 @@ class ImapSmtpMailbox:
             raise self._certificate_error("SMTP", where, error) from None
         except smtplib.SMTPAuthenticationError as error:
             raise MailboxAuthError(
-                f"SMTP login to {where} as {self.username} was refused: "
+                f"SMTP login to {where} as {self.smtp_username} was refused: "
                 f"{_server_text(error.smtp_error)}"
             ) from None
         except (smtplib.SMTPException, OSError) as error:
             raise TransientMailboxError(
                 f"SMTP server {where} is not reachable: {_socket_reason(error)}"
             ) from None
-        lines.append(f"SMTP {where} ({self.smtp_security}): ready to send as {self.username}")
+        lines.append(f"SMTP {where} ({self.smtp_security}): ready to send as {self.smtp_username}")
         return lines
 
     def close(self) -> None:
@@ -959,27 +1006,57 @@ class _FolderMissing(Exception):
 
 
 def _parse_fetch(data: Sequence[object]) -> dict[int, bytes]:
-    """Return the literal of each message in a UID FETCH response, by UID.
+    """Return the literal of each message in a UID FETCH response, by UID."""
+    return {uid: literal for uid, (literal, _) in _parse_fetch_dated(data).items()}
 
-    imaplib gives (head, literal) tuples, with the UID in the head or in the bytes item after
-    the literal; unsolicited FLAGS updates from other clients come as plain bytes items.
+
+def _parse_fetch_dated(data: Sequence[object]) -> dict[int, tuple[bytes, datetime | None]]:
+    """Return the literal and INTERNALDATE (if asked for) of each message in a UID FETCH, by UID.
+
+    imaplib gives (head, literal) tuples, with the UID and INTERNALDATE in the head or in the
+    bytes item after the literal; unsolicited FLAGS updates from other clients come as plain
+    bytes items.
     """
-    found: dict[int, bytes] = {}
-    waiting: bytes | None = None
+    found: dict[int, tuple[bytes, datetime | None]] = {}
+
+    def finish(text: bytes, literal: bytes) -> None:
+        match = _UID.search(text)
+        if match:
+            found[int(match.group(1))] = (literal, _internal_date(text))
+
+    waiting: tuple[bytes, bytes] | None = None
     for item in data:
         if isinstance(item, tuple) and len(item) == 2:
-            head, literal = item
-            if not isinstance(head, bytes) or not isinstance(literal, bytes):
-                continue
-            match = _UID.search(head)
-            if match:
-                found[int(match.group(1))] = literal
+            if waiting is not None:
+                finish(*waiting)
                 waiting = None
-            else:
-                waiting = literal
+            head, literal = item
+            if isinstance(head, bytes) and isinstance(literal, bytes):
+                waiting = (head, literal)
         elif isinstance(item, bytes) and waiting is not None:
-            match = _UID.search(item)
-            if match:
-                found[int(match.group(1))] = waiting
+            # The rest of the response after the literal belongs to the same message.
+            finish(waiting[0] + b" " + item, waiting[1])
             waiting = None
+    if waiting is not None:
+        finish(*waiting)
     return found
+
+
+def _internal_date(text: bytes) -> datetime | None:
+    """Return the INTERNALDATE in a FETCH response as a UTC instant, or None if there is none."""
+    match = _INTERNALDATE.search(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second, sign, offset_hours, offset_minutes = match.groups()
+    number = _MONTHS.get(month.upper())
+    if number is None:
+        return None
+    offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+    try:
+        local = datetime(
+            int(year), number, int(day), int(hour), int(minute), int(second),
+            tzinfo=timezone(-offset if sign == b"-" else offset),
+        )
+    except ValueError:
+        return None
+    return local.astimezone(UTC)
