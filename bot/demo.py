@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import mailbox
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,13 +60,21 @@ class DemoResult:
 
 def demo_config(folder: Path, preset: str) -> Config:
     """Build the example partnership on the embedded default, every agency asked."""
-    document: dict[str, Any] = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-    document["process"] = {"preset": preset}
-    document["partnership"]["closure_dates"] = []
-    document["service"]["health_port"] = 0
-    for agency in document["agencies"]:
-        agency["always_ask"] = True
-    (folder / "config.toml").write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    # The demo's changes to the example are made in its text, so that the config.toml left
+    # in the folder is the one the demo ran and `rrbot cases --config` shows the same case.
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for example, demo in (('preset = "oldham"', f'preset = "{preset}"'),
+                          ("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
+                           "closure_dates = []"),
+                          ("health_port = 8765", "health_port = 0"),
+                          ("always_ask = false", "always_ask = true")):
+        if example not in text:
+            raise ValueError(f"config.example.toml no longer has {example!r} for the demo")
+        text = text.replace(example, demo)
+    # The demo shows the preset's own quorum, not the example partnership's override of it.
+    text = re.sub(r"(?ms)^\[process\.quorum\]\n.*?(?=^\[)", "", text)
+    document: dict[str, Any] = tomllib.loads(text)
+    (folder / "config.toml").write_text(text, encoding="utf-8")
     return config_from_document(document, "demo", source=folder / "config.toml")
 
 
@@ -137,9 +146,13 @@ class Story:
         decision_day = max(1, preset.milestone("partner_decision").day or 1)
         returns_day = max(decision_day + 3, preset.milestone("agency_returns_due").day or 7)
         submission_day = preset.milestone(SUBMISSION_KEY).day or 15
+        # A decision due within hours (Doncaster's 48) is taken the same day, before the
+        # ballot closes over the weekend; one due by Day N is taken that morning.
+        decided_at = (start + timedelta(hours=2) if preset.milestone("partner_decision").hours
+                      else self.at(decision_day, "10:00"))
         return [
             (start, self._referral),
-            (self.at(decision_day, "10:00"), self._decide),
+            (decided_at, self._decide),
             (self.at(decision_day + 1, "11:00"), self._reply("gp", "return")),
             (self.at(returns_day - 1, "10:00"), self._reply("hospital", "no_involvement")),
             (self.at(returns_day, "12:00"), self._reply("school", "return")),
