@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -11,6 +14,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
 from bot import audit
 from bot.calendar import LONDON, WorkingCalendar, parse_instant
@@ -18,10 +23,12 @@ from bot.cases import CaseNotFound, find_case, mark_milestone_done, open_case
 from bot.config import Config, ConfigError, load_config, missing_secrets
 from bot.db import transaction
 from bot.engine import Engine
+from bot.health import HealthServerError
 from bot.mailbox import MailboxError, MemoryCursorStore
 from bot.process import load_preset, preset_names
 from bot.reports import case_summaries
 from bot.service import (
+    base_folder,
     build_engine,
     database_url,
     open_database,
@@ -148,9 +155,77 @@ def _instant(text: str | None, option: str) -> datetime:
 
 
 def _engine(config: Path, now: datetime) -> Engine:
-    engine = build_engine(_load(config))
-    record_config_load(engine, now)
+    loaded = _load(config)
+    with database_errors(loaded):
+        engine = build_engine(loaded)
+        record_config_load(engine, now)
     return engine
+
+
+def database_label(loaded: Config) -> str:
+    """Name the configured database for people: the URL as used, without its password."""
+    url = database_url(loaded)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+@contextmanager
+def database_errors(loaded: Config) -> Iterator[None]:
+    """Turn a database or Maildir folder that cannot be reached or made into one line, exit 2."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        error = exc.orig if exc.orig is not None else exc
+        lines = str(error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
+        fail(f"database {database_label(loaded)}: {_without_password(loaded, reason)}")
+    except ArgumentError:
+        if _parses(database_url(loaded)):
+            raise
+        fail(f"database \"{database_label(loaded)}\": not a database URL; set [database] url,"
+             " e.g. sqlite:////var/lib/rrbot/rrbot.sqlite3")
+    except OSError as exc:
+        # make_engine creates a SQLite file's folder, open_mailbox the Maildir's: a folder that
+        # cannot be made (a read-only /etc, say) is the config's problem, not a crash.
+        made = exc.filename
+        folder = _sqlite_folder(loaded)
+        if made is not None and folder is not None and folder.is_relative_to(made):
+            fail(f"database {database_label(loaded)}: cannot create the folder {made}:"
+                 f" {exc.strerror or exc}; set [database] url to a folder the bot may write")
+        maildir = base_folder(loaded) / loaded.settings.mailbox.maildir.path
+        if (made is not None and loaded.settings.mailbox.backend == "maildir"
+                and maildir.is_relative_to(made)):
+            fail(f"mailbox folder {maildir}: cannot create {made}: {exc.strerror or exc};"
+                 " set [mailbox.maildir] path to a folder the bot may write")
+        raise
+
+
+def _sqlite_folder(loaded: Config) -> Path | None:
+    try:
+        parsed = make_url(database_url(loaded))
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).parent
+
+
+def _parses(url: str) -> bool:
+    try:
+        make_url(url)
+    except ArgumentError:
+        return False
+    return True
+
+
+def _without_password(loaded: Config, text: str) -> str:
+    try:
+        password = make_url(database_url(loaded)).password
+    except ArgumentError:
+        return text
+    return text.replace(str(password), "***") if password else text
 
 
 RequiredConfig = Annotated[
@@ -173,16 +248,19 @@ app.add_typer(audit_app, name="audit")
 def db_upgrade(config: RequiredConfig) -> None:
     """Create or migrate the database to the newest schema."""
     loaded = _load(config)
-    open_database(loaded)
-    console.print(f"database {database_url(loaded)} is up to date", markup=False)
+    with database_errors(loaded):
+        open_database(loaded).dispose()
+    console.print(f"database {database_label(loaded)} is up to date", markup=False)
 
 
 @app.command()
 def tick(config: RequiredConfig, now: NowOption = None) -> None:
     """Run one step of the engine at --now: take in mail, run due actions, send."""
     instant = _instant(now, "--now")
+    engine = _engine(config, instant)
     try:
-        report = _engine(config, instant).step(instant)
+        with database_errors(engine.config):
+            report = engine.step(instant)
     except MailboxError as exc:
         errors.print(f"mailbox: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -204,7 +282,7 @@ def cases(
     """List the cases with their day, status and next milestone."""
     instant = _instant(now, "--now")
     loaded = _load(config)
-    with transaction(open_database(loaded)) as session:
+    with database_errors(loaded), transaction(open_database(loaded)) as session:
         summaries = case_summaries(session, loaded, instant)
     if as_json:
         sys.stdout.write(json.dumps(summaries, indent=2) + "\n")
@@ -267,10 +345,18 @@ def run(config: RequiredConfig) -> None:
 
     configure(loaded.settings.service.log_format, loaded.settings.service.log_level)
     try:
-        service = Service(loaded)
+        with database_errors(loaded):
+            service = Service(loaded)
     except MailboxError as exc:
         fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
-    service.run_until_signalled()
+    try:
+        with database_errors(loaded):
+            service.run_until_signalled()
+    except HealthServerError as exc:
+        # Raised before the first step: nothing was recorded or sent.
+        service.engine.mailbox.close()
+        service.engine.database.dispose()
+        fail(str(exc))
 
 
 @app.command()
@@ -335,7 +421,8 @@ def check_mailbox(config: RequiredConfig) -> None:
 @audit_app.command("verify")
 def audit_verify(config: RequiredConfig) -> None:
     """Recompute the audit trail's hash chain and name the first broken entry."""
-    with transaction(open_database(_load(config))) as session:
+    loaded = _load(config)
+    with database_errors(loaded), transaction(open_database(loaded)) as session:
         checks = audit.verify(session)
     broken = [check for check in checks if not check.ok]
     for check in checks:

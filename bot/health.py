@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 from collections.abc import Callable
@@ -16,6 +17,10 @@ from sqlmodel import col, func, select
 
 from bot.db import transaction
 from bot.models import Case, InboundMessage, OutboxMessage
+
+
+class HealthServerError(Exception):
+    """The health endpoints cannot listen where the config says; the message is one line."""
 
 
 @dataclass
@@ -122,7 +127,11 @@ def metrics(state: HealthState, database: DatabaseEngine) -> str:
 def serve(
     host: str, port: int, state: HealthState, database: DatabaseEngine
 ) -> ThreadingHTTPServer:
-    """Start the endpoints in a daemon thread and return the server (shut it down to stop)."""
+    """Start the endpoints in a daemon thread and return the server (shut it down to stop).
+
+    Raises HealthServerError, naming the address and the config key to change, when the
+    address cannot be listened on (the port is taken, or the host is not this machine's).
+    """
 
     class Endpoints(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls.
@@ -148,7 +157,15 @@ def serve(
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - inherited name.
             return None
 
-    server = ThreadingHTTPServer((host, port), Endpoints)
+    try:
+        server = ThreadingHTTPServer((host, port), Endpoints)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise HealthServerError(f"{host}:{port} is in use; set [service] health_port"
+                                    " to a free port (0 turns the endpoints off)") from None
+        reason = exc.strerror or str(exc)
+        raise HealthServerError(f"{host}:{port}: cannot listen ({reason}); set [service]"
+                                " health_host and health_port") from None
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server
 

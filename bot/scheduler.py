@@ -57,7 +57,15 @@ class Service:
         self.health_server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        """Verify the audit trail, catch up on everything due, then start the triggers."""
+        """Verify the audit trail, catch up on everything due, then start the triggers.
+
+        The health endpoints are bound first: a port already in use raises HealthServerError
+        before anything is recorded or sent, so a failed start-up sends nothing.
+        """
+        service = self.config.settings.service
+        if service.health_port:
+            self.health_server = serve(service.health_host, service.health_port, self.health,
+                                       self.engine.database)
         now = self.clock()
         record_config_load(self.engine, now)
         with transaction(self.engine.database) as session:
@@ -67,7 +75,6 @@ class Service:
                                                    "first_broken_entry": check.first_broken_id})
         # Everything that fell due while the service was down runs now, once.
         self.step()
-        service = self.config.settings.service
         self.scheduler.add_job(self.wake.set, IntervalTrigger(seconds=service.sweep_seconds),
                                id="sweep")
         # A wake-up at each whole hour and half hour keeps daily jobs (the 08:30 digest) on time
@@ -78,9 +85,6 @@ class Service:
         self.engine_thread.start()
         if self.config.settings.chat.backend == "slack":
             self._listen_to_slack()
-        if service.health_port:
-            self.health_server = serve(service.health_host, service.health_port, self.health,
-                                       self.engine.database)
         log.info("service started", extra={"partnership": self.config.settings.partnership.key,
                                            "mailbox": self.config.settings.mailbox.backend,
                                            "chat": self.config.settings.chat.backend})

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = CliRunner()
@@ -92,3 +94,60 @@ def test_the_installed_console_script_runs() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "Wed 13 Jan 2027 17:00" in completed.stdout
+
+
+def _config_with_database(folder: Path, url: str) -> Path:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    old = 'url = "sqlite:///var/rrbot.sqlite3"'
+    assert old in text
+    config = folder / "config.toml"
+    config.write_text(text.replace(old, f'url = "{url}"'), encoding="utf-8")
+    return config
+
+
+def _rrbot(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("rrbot")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, check=False,
+                          cwd=folder, env={**os.environ, "COLUMNS": "120"}, timeout=120)
+
+
+@pytest.mark.parametrize("command", [["tick"], ["cases"], ["db", "upgrade"]])
+def test_an_unreachable_postgresql_server_is_one_line_without_the_password(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # Given a config whose PostgreSQL server is not listening (its password in the URL),
+    port = free_port()
+    config = _config_with_database(
+        tmp_path, f"postgresql+psycopg://rrbot:hunter2@127.0.0.1:{port}/rrbot")
+    # when a command needs the database,
+    completed = _rrbot(tmp_path, *command, "--config", str(config))
+    # then it exits 2 with one line naming the database, never its password.
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith(
+        f"database postgresql+psycopg://rrbot:***@127.0.0.1:{port}/rrbot: "), lines
+    assert "Connection refused" in lines[0]
+    assert "hunter2" not in completed.stderr
+
+
+@pytest.mark.parametrize("command", [["tick"], ["cases"], ["db", "upgrade"]])
+def test_a_sqlite_folder_that_cannot_be_made_is_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # Given a SQLite file whose folder would have to be made inside a plain file
+    # (as with a read-only /etc, whoever runs the test),
+    (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
+    config = _config_with_database(tmp_path, "sqlite:///not-a-folder/db/rrbot.sqlite3")
+    # when a command needs the database,
+    completed = _rrbot(tmp_path, *command, "--config", str(config))
+    # then it exits 2 with one line naming the database file and the folder.
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert lines == [
+        f"database sqlite:///{tmp_path}/not-a-folder/db/rrbot.sqlite3: cannot create the folder"
+        f" {tmp_path}/not-a-folder/db: Not a directory; set [database] url to a folder the bot"
+        " may write"
+    ], completed.stderr

@@ -6,6 +6,7 @@ import json
 import mailbox
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from sqlmodel import select
 from bot.cases import open_case
 from bot.config import load_config
 from bot.db import transaction
-from bot.models import OutboxMessage
+from bot.models import OutboxMessage, PlannedAction
 from bot.service import open_database
 from tests.servers import free_port
 from tests.service.run_config import make_people, referral, write_imap_config
@@ -132,6 +133,63 @@ def test_a_service_killed_mid_case_loses_and_repeats_nothing(tmp_path: Path) -> 
     assert sent_before_restart < len(expected), "the kill landed after the last send"
     assert set(counts) == expected
     assert set(counts.values()) == {1}
+
+
+def test_rrbot_run_with_the_health_port_in_use_stops_before_sending(tmp_path: Path) -> None:
+    # Given a case whose every step is overdue, so a start-up would send mail at once,
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        config_path = write_config(tmp_path, port)
+        config = load_config(config_path)
+        database = open_database(config)
+        now = datetime.now(UTC)
+        with transaction(database) as session:
+            open_case(session, config, now - timedelta(days=60), now, "test")
+        # when the service starts while something else listens on its health port,
+        completed = subprocess.run([RRBOT, "run", "--config", str(config_path)],
+                                   capture_output=True, text=True, check=False,
+                                   cwd=tmp_path, timeout=60)
+    # then it exits 2 with one line naming the address and the key to change,
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stdout == ""
+    assert completed.stderr.strip().splitlines() == [
+        f"127.0.0.1:{port} is in use; set [service] health_port to a free port"
+        " (0 turns the endpoints off)"
+    ]
+    # and nothing was sent or done: no mail in Sent, the ballot's chat post still waiting,
+    # and no overdue step run (each would have queued and sent its reminder or warning).
+    assert _sent(tmp_path / "var" / "mail" / "sent") == 0
+    with transaction(database) as session:
+        outbox = {row.status for row in session.exec(select(OutboxMessage))}
+        actions = {row.status for row in session.exec(select(PlannedAction))}
+    database.dispose()
+    assert outbox == {"pending"}
+    assert actions == {"pending"}
+
+
+def test_rrbot_run_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    # Given a config whose PostgreSQL server is not listening,
+    config = write_config(tmp_path, free_port())
+    text = config.read_text(encoding="utf-8")
+    database_port = free_port()
+    config.write_text(text.replace(
+        'url = "sqlite:///var/rrbot.sqlite3"',
+        f'url = "postgresql+psycopg://rrbot:hunter2@127.0.0.1:{database_port}/rrbot"'),
+        encoding="utf-8")
+    # when the service starts,
+    completed = subprocess.run([RRBOT, "run", "--config", str(config)], capture_output=True,
+                               text=True, check=False, cwd=tmp_path, timeout=60)
+    # then it exits 2 with one line naming the database without its password.
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith(
+        f"database postgresql+psycopg://rrbot:***@127.0.0.1:{database_port}/rrbot: ")
+    assert "Connection refused" in lines[0]
+    assert "hunter2" not in completed.stderr
 
 
 def _sent(folder: Path) -> int:
