@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine as DatabaseEngine
+from sqlalchemy.engine import make_url
 
 from bot import audit
 from bot.calendar import as_aware
@@ -45,12 +46,20 @@ def base_folder(config: Config) -> Path:
     return config.source.resolve().parent if config.source else Path.cwd()
 
 
-def database_url(config: Config) -> str:
-    """Return the database URL, a relative SQLite path taken from the config file's folder."""
+def database_url(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """Return the database URL to connect with, from [database] and the environment.
+
+    A relative SQLite path is taken from the config file's folder, and a server's password
+    from the environment variable that [database] password_env names.
+    """
     url = config.settings.database.url
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
         return prefix + str(base_folder(config) / url.removeprefix(prefix))
+    variable = config.settings.database.password_env
+    password = (os.environ if environ is None else environ).get(variable) if variable else None
+    if password:
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
     return url
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.config import (
     Config,
@@ -17,9 +18,10 @@ from bot.config import (
     load_config,
     missing_secrets,
 )
+from bot.db import make_engine
 from bot.mailbox import MemoryCursorStore
 from bot.process import load_preset, preset_names
-from bot.service import open_mailbox
+from bot.service import database_url, open_mailbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -285,3 +287,24 @@ def test_unreadable_files_give_one_line(tmp_path: Path) -> None:
     assert caught.value.problems[0].startswith(f"{broken}: not valid TOML")
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_a_database_password_from_the_environment_is_used_to_connect(
+    postgres_url: str,
+) -> None:
+    # Given a PostgreSQL URL without a password and [database] password_env naming one with
+    # characters a URL must escape,
+    document = example()
+    document["database"] = {"url": postgres_url, "password_env": "RRBOT_TEST_DB_PASSWORD"}
+    config = config_from_document(document)
+    environ = {"RRBOT_TEST_DB_PASSWORD": "p@ss:w/rd%"}
+    # then the URL the bot connects with carries that password, escaped,
+    url = database_url(config, environ)
+    assert make_url(url).password == "p@ss:w/rd%"
+    # and that URL reaches the server (whose test cluster trusts local connections).
+    database = make_engine(url)
+    with database.connect() as connection:
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    database.dispose()
+    # Without the variable set, the URL is used as written.
+    assert database_url(config, {}) == postgres_url

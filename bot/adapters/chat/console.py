@@ -61,5 +61,5 @@ def _how_to_vote(view: BallotView) -> str:
     if not view.open:
         return ""
     kind = view.kind
-    return (f"\nVote with: rrbot vote {view.case_reference} --ballot {kind} --partner KEY"
-            " --member NAME --choice CHOICE --rationale TEXT --evidence TEXT")
+    return (f"\nVote with: rrbot vote {view.case_reference} --config FILE --ballot {kind}"
+            " --partner KEY --member NAME --choice CHOICE --rationale TEXT --evidence TEXT")
