@@ -198,7 +198,7 @@ def test_the_console_backend_prints_ballots_without_the_childs_identity(tmp_path
     output = stream.getvalue()
     PRODUCED.append(output)
     assert f"{reference}: partner decision" in output
-    assert f"rrbot vote {reference} --ballot decision" in output
+    assert f"rrbot vote {reference} --config FILE --ballot decision" in output
     engine.database.dispose()
 
 
