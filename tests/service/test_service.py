@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.cases import open_case
 from bot.config import load_config
 from bot.db import transaction
-from bot.models import OutboxMessage, PlannedAction
+from bot.models import Milestone, OutboxMessage, PlannedAction
 from bot.service import open_database
 from tests.servers import free_port
 from tests.service.run_config import make_people, referral, write_imap_config
@@ -133,6 +133,21 @@ def test_a_service_killed_mid_case_loses_and_repeats_nothing(tmp_path: Path) -> 
     assert sent_before_restart < len(expected), "the kill landed after the last send"
     assert set(counts) == expected
     assert set(counts.values()) == {1}
+    # Nothing due was lost either: every action due before the start ran, every milestone
+    # due then is overdue (none left pending), and each was warned of exactly once.
+    with transaction(database) as session:
+        pending = session.exec(select(PlannedAction).where(
+            PlannedAction.status == "pending", col(PlannedAction.due_at) <= now)).all()
+        milestones = session.exec(select(Milestone).where(
+            col(Milestone.due_at) <= now)).all()
+        warnings = session.exec(select(OutboxMessage).where(
+            OutboxMessage.purpose == "milestone_overdue")).all()
+    database.dispose()
+    assert pending == []
+    assert {milestone.status for milestone in milestones} <= {"overdue", "not_applicable"}
+    overdue = [milestone for milestone in milestones if milestone.status == "overdue"]
+    assert len(overdue) >= 20 * 5
+    assert len(warnings) == len(overdue) == len({row.idempotency_key for row in warnings})
 
 
 def test_rrbot_run_with_the_health_port_in_use_stops_before_sending(tmp_path: Path) -> None:
