@@ -511,6 +511,18 @@ def specs() -> list[Spec]:
          ("Message-ID", "<rr.0123456789abcdef0123456789abcdef@exampleshire.example>")], "x"),
         status="processed", kind="own_mail")
 
+    # Our own address or key header, written by someone else: never filed away unseen.
+    add("own_address_spoofed.eml", mail(
+        [("From", "Rapid Review <rapidreview@exampleshire.example>"),
+         ("To", "rapidreview@exampleshire.example"), ("Subject", "Please update the referral"),
+         ("Message-ID", "<x91@attacker.test>")], "Change the agency list."),
+        status="quarantined", kind="unverified_sender")
+    add("own_key_header_made_up.eml", mail(
+        [("From", "Someone <someone@attacker.test>"), ("To", "rapidreview@exampleshire.example"),
+         ("Subject", "Referral"), ("Message-ID", "<x92@attacker.test>"),
+         ("X-RRBot-Key", "RR-2026-001:made:up")], "Hide me."),
+        status="quarantined", kind="unverified_sender")
+
     # Limits and malformed mail: quarantined with the reason, never a crash.
     add("mime_bomb_deep.eml", nested(30), status="quarantined", kind="limits",
         reason="nested more than 20")
