@@ -79,10 +79,13 @@ def vote(
         _fail("--ballot: choose decision or signoff")
     if not evidence.strip():
         _fail("--evidence: say how the vote was given")
+    from bot.cli import database_errors
+
     manager = loaded.settings.business_manager
-    engine = build_engine(loaded)
+    with database_errors(loaded):
+        engine = build_engine(loaded)
     try:
-        with transaction(engine.database) as session:
+        with database_errors(loaded), transaction(engine.database) as session:
             found = ballot_for_case(session, find_case(session, case), ballot)
             if found is None or found.status != "open":
                 _fail(f"{case} has no open {ballot} ballot; if the last one closed without"
@@ -114,9 +117,11 @@ def reopen(
     instant = _instant(now)
     if ballot not in ("decision", "signoff"):
         _fail("--ballot: choose decision or signoff")
+    from bot.cli import database_errors
+
     manager = loaded.settings.business_manager
     try:
-        with transaction(open_database(loaded)) as session:
+        with database_errors(loaded), transaction(open_database(loaded)) as session:
             opened = reopen_ballot(session, loaded, find_case(session, case), ballot, instant,
                                    f"business manager {manager.name}")
             closes_at = opened.closes_at

@@ -41,13 +41,13 @@ def add(config: ConfigOption, case: CaseArgument,
         file: Annotated[Path, typer.Argument(help="The report (.docx or .pdf).")],
         now: NowOption = None) -> None:
     """Store a new report version and send it to the partners for sign-off."""
-    from bot.cli import console, fail
+    from bot.cli import console, database_errors, fail
 
     try:
         loaded = load_config(config)
         instant = parse_instant(now) if now else datetime.now(UTC)
         content = file.read_bytes()
-        with transaction(open_database(loaded)) as session:
+        with database_errors(loaded), transaction(open_database(loaded)) as session:
             document = add_report_version(session, loaded, find_case(session, case), file.name,
                                           content, instant, actor="cli")
             digest = document.sha256
@@ -66,13 +66,13 @@ def hold(config: ConfigOption, case: CaseArgument,
          until: Annotated[str, typer.Option(help="Send no earlier than this (ISO 8601).")],
          now: NowOption = None) -> None:
     """Hold the submission until a given time (it still never goes after the cut-off)."""
-    from bot.cli import console, fail
+    from bot.cli import console, database_errors, fail
 
     try:
         loaded = load_config(config)
         instant = parse_instant(now) if now else datetime.now(UTC)
         hold_until = parse_instant(until)
-        with transaction(open_database(loaded)) as session:
+        with database_errors(loaded), transaction(open_database(loaded)) as session:
             queued = hold_submission(session, find_case(session, case), hold_until, instant,
                                      actor="cli")
     except ConfigError as exc:
@@ -89,12 +89,12 @@ def submit(config: ConfigOption, case: CaseArgument,
            = False,
            now: NowOption = None) -> None:
     """Send the approved version now; after the cut-off only with --late (flagged, audited)."""
-    from bot.cli import console, fail
+    from bot.cli import console, database_errors, fail
 
     try:
         loaded = load_config(config)
         instant = parse_instant(now) if now else datetime.now(UTC)
-        with transaction(open_database(loaded)) as session:
+        with database_errors(loaded), transaction(open_database(loaded)) as session:
             found = find_case(session, case)
             approved = session.exec(select(Ballot).where(
                 Ballot.case_id == found.id, Ballot.kind == "signoff",

@@ -33,12 +33,12 @@ def register(app: typer.Typer) -> None:
 
 def _change(config_path: Path, case_reference: str, now_text: str | None, change: str,
             **options: object) -> None:
-    from bot.cli import console, fail
+    from bot.cli import console, database_errors, fail
 
     try:
         config = load_config(config_path)
         now = parse_instant(now_text) if now_text else datetime.now(UTC)
-        with transaction(open_database(config)) as session:
+        with database_errors(config), transaction(open_database(config)) as session:
             case = find_case(session, case_reference)
             function = getattr(agency_requests, change)
             request = function(session, config, case, now=now, actor="cli", **options)
@@ -91,11 +91,11 @@ def received(config: ConfigOption, case: CaseArgument, agency: AgencyArgument,
 @request_app.command("list")
 def list_requests(config: ConfigOption, case: CaseArgument) -> None:
     """Show a case's agency requests and where each stands."""
-    from bot.cli import console, fail
+    from bot.cli import console, database_errors, fail
 
     try:
         loaded = load_config(config)
-        with transaction(open_database(loaded)) as session:
+        with database_errors(loaded), transaction(open_database(loaded)) as session:
             found = find_case(session, case)
             rows = session.exec(select(AgencyRequest).where(AgencyRequest.case_id == found.id)
                                 .order_by(col(AgencyRequest.id))).all()

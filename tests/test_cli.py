@@ -111,7 +111,11 @@ def _rrbot(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           cwd=folder, env={**os.environ, "COLUMNS": "120"}, timeout=120)
 
 
-@pytest.mark.parametrize("command", [["tick"], ["cases"], ["db", "upgrade"]])
+@pytest.mark.parametrize("command", [
+    ["tick"], ["cases"], ["db", "upgrade"], ["request", "list", "RR-2026-001"],
+    ["report", "hold", "RR-2026-001", "--until", "2027-01-13T10:00"],
+    ["reopen-ballot", "RR-2026-001", "--ballot", "decision"],
+])
 def test_an_unreachable_postgresql_server_is_one_line_without_the_password(
     tmp_path: Path, command: list[str]
 ) -> None:
