@@ -175,9 +175,18 @@ class EwsSettings(Strict):
     endpoint: str = Field(pattern=r"^https?://")
     username: str
     password_env: str = "RRBOT_EWS_PASSWORD"
-    auth_type: Literal["NTLM", "basic", "OAuth 2.0"] = "NTLM"
+    auth_type: Literal["NTLM", "basic"] = "NTLM"
     access_type: Literal["delegate", "impersonation"] = "delegate"
     ca_file: str | None = None
+
+    @field_validator("auth_type", mode="before")
+    @classmethod
+    def _on_premises_auth(cls, value: object) -> object:
+        # OAuth 2.0 is how Exchange Online is reached, and Exchange Online is reached by Graph.
+        if isinstance(value, str) and value.lower().startswith("oauth"):
+            raise ValueError('OAuth 2.0 is for Exchange Online, which the bot reaches through '
+                             'Microsoft Graph: set [mailbox] backend = "graph"')
+        return value
 
 
 class MailboxSettings(Strict):

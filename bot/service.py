@@ -116,7 +116,7 @@ def open_mailbox(
             endpoint=ews.endpoint, primary_smtp_address=settings.address,
             username=ews.username, password=_secret(secrets, ews.password_env),
             auth_type=ews.auth_type, access_type=ews.access_type,
-            poll_seconds=settings.poll_seconds,
+            poll_seconds=settings.poll_seconds, ca_file=ews.ca_file,
         )
     from bot.adapters.mail.maildir import MaildirMailbox
 

@@ -162,6 +162,9 @@ def test_bradford_day_20_is_a_warning_not_an_error() -> None:
         # A quorum of four.
         (lambda d: d["process"]["quorum"].update(signoff=4),
          "cfg.toml: process.quorum.signoff: a quorum is 1, 2 or 3 partner organisations"),
+        # EWS with OAuth, which only Exchange Online (reached through Graph) uses.
+        (lambda d: d["mailbox"]["ews"].update(auth_type="OAuth 2.0"),
+         "cfg.toml: mailbox.ews.auth_type: OAuth 2.0 is for Exchange Online"),
     ],
 )
 def test_each_broken_config_gives_one_clear_line_naming_the_key(change: Any, expected: str) -> None:

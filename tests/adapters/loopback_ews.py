@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import itertools
 import secrets
+import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -74,6 +76,7 @@ class LoopbackEws:
         username: str = "CORP\\rrbot",
         password: str = "s3cret",
         mailbox: str = "lscp@council.example.gov.uk",
+        certificate: tuple[Path, Path] | None = None,
     ) -> None:
         self.username = username
         self.password = password
@@ -92,7 +95,14 @@ class LoopbackEws:
         server.daemon_threads = True
         server.ews = self  # type: ignore[attr-defined]
         self.server = server
-        self.endpoint = f"http://127.0.0.1:{server.server_address[1]}/EWS/Exchange.asmx"
+        scheme = "http"
+        # With a (certificate, key) pair the server speaks HTTPS, as a council's Exchange does.
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            scheme = "https"
+        self.endpoint = f"{scheme}://127.0.0.1:{server.server_address[1]}/EWS/Exchange.asmx"
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
 
     def start(self) -> LoopbackEws:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
-from exchangelib.protocol import close_connections
+from exchangelib.protocol import BaseProtocol, close_connections
 
 from bot.adapters.mail.ews import EwsMailbox
-from bot.mailbox import OUTBOX_KEY_HEADER, MailboxAuthError, TransientMailboxError
+from bot.mailbox import (
+    OUTBOX_KEY_HEADER,
+    MailboxAuthError,
+    MailboxError,
+    TransientMailboxError,
+)
 from tests.adapters.harness_ews import make_ews_mailbox
 from tests.adapters.loopback_ews import Fault, LoopbackEws
+from tests.servers.dovecot import make_certificate
 
 
 def _raw(n: int) -> bytes:
@@ -149,6 +156,46 @@ def test_wait_for_mail_polls_with_injected_sleep(server: LoopbackEws) -> None:
 def test_check_lists_folders(mailbox: EwsMailbox) -> None:
     lines = mailbox.check()
     assert [line.split(": ")[1].split(" (")[0] for line in lines] == ["Inbox", "Sent Items"]
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[LoopbackEws, Path]]:
+    """Serve EWS over HTTPS with a certificate that no public authority signed."""
+    certificate = make_certificate(tmp_path)
+    ews = LoopbackEws(certificate=(certificate, tmp_path / "key.pem")).start()
+    adapter = BaseProtocol.HTTP_ADAPTER_CLS
+    yield ews, certificate
+    # Trusting a council's authority is process-wide in exchangelib; later tests start afresh.
+    BaseProtocol.HTTP_ADAPTER_CLS = adapter
+    close_connections()
+    ews.stop()
+
+
+def test_a_certificate_from_an_untrusted_authority_is_one_line_without_retries(
+    tls_server: tuple[LoopbackEws, Path], sleeps: list[float]
+) -> None:
+    # Given Exchange behind a certificate from the council's own authority, not configured,
+    server, _certificate = tls_server
+    mailbox = make_ews_mailbox(server, sleep=sleeps.append)
+    # when the bot fetches, it gets one line naming the setting, at once (no back-off).
+    with pytest.raises(MailboxError) as raised:
+        list(mailbox.fetch_new())
+    assert not isinstance(raised.value, TransientMailboxError)
+    assert "could not be verified; set [mailbox.ews] ca_file" in str(raised.value)
+    assert "\n" not in str(raised.value) and sleeps == []
+    mailbox.close()
+
+
+def test_ca_file_trusts_the_councils_own_authority(
+    tls_server: tuple[LoopbackEws, Path]
+) -> None:
+    # Given the same server, and its authority's certificate as [mailbox.ews] ca_file,
+    server, certificate = tls_server
+    server.deliver(_raw(1))
+    mailbox = make_ews_mailbox(server, ca_file=str(certificate))
+    # then the bot fetches over verified TLS.
+    assert [m.raw for m in mailbox.fetch_new()] == [_raw(1)]
+    mailbox.close()
 
 
 def test_needs_some_credentials() -> None:

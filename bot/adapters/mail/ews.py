@@ -25,6 +25,31 @@ T = TypeVar("T")
 _FETCH_CHUNK = 10
 
 
+def _trust_only(ca_file: str) -> None:
+    """Make exchangelib verify Exchange's certificate against the council's own authority."""
+    import requests.adapters
+    from exchangelib.protocol import BaseProtocol
+
+    class CouncilCertificateAdapter(requests.adapters.HTTPAdapter):
+        """An HTTP adapter that verifies against ca_file instead of the public authorities."""
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            super().cert_verify(conn=conn, url=url, verify=ca_file, cert=cert)
+
+    # exchangelib makes its HTTP sessions with this class, for every account in the process.
+    BaseProtocol.HTTP_ADAPTER_CLS = CouncilCertificateAdapter
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Say whether an error, or one it was raised from or during, is of a kind."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _as_utc(value: Any) -> datetime | None:
     """Return an exchangelib date-time as a plain UTC datetime, or None if it has no zone."""
     if not isinstance(value, datetime):
@@ -66,6 +91,7 @@ class EwsMailbox:
         max_retry_wait: float = 120.0,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        ca_file: str | None = None,
     ) -> None:
         if credentials is None and username is None:
             raise ValueError("EwsMailbox needs username and password, or credentials")
@@ -83,6 +109,7 @@ class EwsMailbox:
         self._max_retry_wait = max_retry_wait
         self._timeout = timeout
         self._sleep = sleep
+        self._ca_file = ca_file
         self._lock = threading.RLock()
         self._account: Any = None
         self._folders: dict[str, Any] = {}
@@ -95,6 +122,8 @@ class EwsMailbox:
 
         with self._lock:
             if self._account is None:
+                if self._ca_file is not None:
+                    _trust_only(self._ca_file)
                 credentials = self._credentials or Credentials(
                     self._username or "", self._password or ""
                 )
@@ -130,7 +159,7 @@ class EwsMailbox:
             TransportError,
             UnauthorizedError,
         )
-        from requests.exceptions import RequestException
+        from requests.exceptions import RequestException, SSLError
 
         for attempt in range(self._max_retries + 1):
             try:
@@ -167,6 +196,13 @@ class EwsMailbox:
                 TransportError,
                 RequestException,
             ) as exc:
+                # A certificate the bot cannot verify is a set-up problem; retrying won't help.
+                if _caused_by(exc, SSLError):
+                    raise MailboxError(
+                        f"{self.name}: the certificate of {self._endpoint} could not be "
+                        "verified; set [mailbox.ews] ca_file to the council's certificate "
+                        "authority"
+                    ) from exc
                 wait = float(2**attempt)
                 if retry and attempt < self._max_retries:
                     log.info("%s: %s failed (%s); retrying", self.name, action,
