@@ -1,13 +1,17 @@
-"""The National Panel's replies: its acknowledgement is recorded on the case."""
+"""The National Panel's replies: recorded on the case, and sent on to the business manager."""
 
 from __future__ import annotations
 
 from email.message import EmailMessage
 
+from sqlmodel import col, select
+
 from bot import audit
 from bot.mime import sender_address
-from bot.models import InboundMessage
+from bot.models import Case, InboundMessage, Milestone
+from bot.outbox import Attachment, enqueue_mail
 from bot.pipeline import InboundContext, Outcome
+from bot.render import render_email
 from bot.threading import find_case
 
 name = "panel_reply"
@@ -25,9 +29,35 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
         return Outcome("quarantined", "panel_reply",
                        "a message from the National Panel that names no case")
     case = match.case
-    if case.panel_acknowledged_at is None:
+    first = case.panel_acknowledged_at is None
+    if first:
         case.panel_acknowledged_at = row.received_at
         context.session.add(case)
     audit.record(context.session, case.partnership, "national_panel", "panel_reply",
                  context.now, case.id, inbound_id=row.id, matched_by=match.how)
+    _tell_business_manager(context, case, row, first)
     return Outcome("processed", "panel_reply", case_id=case.id)
+
+
+def _tell_business_manager(
+    context: InboundContext, case: Case, row: InboundMessage, first: bool
+) -> None:
+    """Send the business manager the Panel's reply, so that filing it never hides it."""
+    settings = context.config.settings
+    manager = settings.business_manager
+    awaiting = context.session.exec(select(Milestone).where(
+        Milestone.case_id == case.id, Milestone.key == "national_panel_reply",
+        col(Milestone.status).in_(["pending", "overdue"]))).first()
+    email = render_email(
+        "panel_reply_notice", recipient_name=manager.name, case_reference=case.reference,
+        received_at=row.received_at, first=first, awaiting_decision=awaiting is not None,
+        signature=settings.partnership.signature or settings.partnership.name,
+    )
+    enqueue_mail(
+        context.session, partnership=case.partnership,
+        key=f"{case.reference}:panel_reply:{row.id}", purpose="panel_reply_notice",
+        sender=settings.mailbox.address, sender_name=settings.partnership.name,
+        to=[manager.email], subject=email.subject, text=email.text, html=email.html,
+        now=context.now, case_id=case.id,
+        attachments=[Attachment("national-panel-reply.eml", row.raw)],
+    )
