@@ -21,6 +21,7 @@ from bot.submission import (
     add_report_version,
     hold_submission,
     queue_submission,
+    record_recommendation,
     release_submission,
 )
 
@@ -59,6 +60,28 @@ def add(config: ConfigOption, case: CaseArgument,
         fail(str(exc.args[0]))
     console.print(f"{case}: report version {digest[:12]} stored; sign-off ballot open",
                   markup=False)
+
+
+@report_app.command("recommend")
+def recommend(config: ConfigOption, case: CaseArgument,
+              review: Annotated[str, typer.Option(help="local, national or none.")],
+              rationale: Annotated[str, typer.Option(help="Why the partners recommend it.")],
+              now: NowOption = None) -> None:
+    """Record the partners' recommendation on a local or national review, for the Panel."""
+    from bot.cli import console, database_errors, fail
+
+    try:
+        loaded = load_config(config)
+        instant = parse_instant(now) if now else datetime.now(UTC)
+        with database_errors(loaded), transaction(open_database(loaded)) as session:
+            record_recommendation(session, find_case(session, case), review, rationale,
+                                  instant, actor="cli")
+    except ConfigError as exc:
+        fail(*exc.problems)
+    except (CaseNotFound, SubmissionRefused, ValueError) as exc:
+        fail(str(exc.args[0]))
+    console.print(f"{case}: recommendation recorded ({review}); the covering email will say"
+                  " so", markup=False)
 
 
 @report_app.command("hold")

@@ -66,6 +66,9 @@ class Case(SQLModel, table=True):
     submission_hold_until: datetime | None = instant(nullable=True)
     submitted_at: datetime | None = instant(nullable=True)
     submitted_late: bool | None = None
+    # The partners' recommendation the report makes: a local review, a national one, or none.
+    review_recommendation: str | None = Field(default=None, max_length=16)
+    review_rationale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 class Milestone(SQLModel, table=True):
     """A dated step of one case."""

@@ -27,6 +27,14 @@ CONFIRM_AFTER = timedelta(minutes=5)
 CONFIRM_ATTEMPTS = 12
 
 
+# The partners' recommendations a report can make, as the covering email words them.
+REVIEW_RECOMMENDATIONS = {
+    "local": "a local child safeguarding practice review",
+    "national": "a national review, for the National Panel to consider",
+    "none": "no further review",
+}
+
+
 class SubmissionRefused(Exception):
     """The report may not go: no approved version, a changed file, or past the cut-off."""
 
@@ -112,6 +120,8 @@ def queue_submission(
         "submission", partnership=settings.partnership.name, case_reference=case.reference,
         decision=(case.decision or "rapid_review").replace("_", " "),
         rationale=case.decision_rationale or "", late=late, filename=document.filename,
+        recommendation=REVIEW_RECOMMENDATIONS.get(case.review_recommendation or ""),
+        recommendation_rationale=case.review_rationale or "",
         report_sha256=report_sha256,
         signers=[(PARTNER_LABELS.get(v.partner_key, v.partner_key),
                   names.get((v.partner_key, v.member_email.lower()), v.member_email),
@@ -143,6 +153,23 @@ def queue_submission(
     plan_action(session, case, f"{row.idempotency_key}:confirm:1", "confirm_submission",
                 row.idempotency_key, not_before + CONFIRM_AFTER)
     return row
+
+
+def record_recommendation(
+    session: Session, case: Case, review: str, rationale: str, now: datetime, actor: str
+) -> None:
+    """Record the partners' recommendation on a local or national review, for the Panel."""
+    if review not in REVIEW_RECOMMENDATIONS:
+        raise SubmissionRefused(f"--review: choose {', '.join(REVIEW_RECOMMENDATIONS)}")
+    if not rationale.strip():
+        raise SubmissionRefused("--rationale: say why the partners recommend it")
+    if case.submitted_at is not None:
+        raise SubmissionRefused(f"{case.reference}: the report has gone; its recommendation"
+                                " is as sent")
+    case.review_recommendation, case.review_rationale = review, rationale.strip()
+    session.add(case)
+    audit.record(session, case.partnership, actor, "review_recommended", now, case.id,
+                 review=review)
 
 
 def hold_submission(

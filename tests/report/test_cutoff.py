@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tomllib
 from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +209,41 @@ def _rows(engine: Engine, purpose: str) -> list[OutboxMessage]:
     with transaction(engine.database) as session:
         return list(session.exec(select(OutboxMessage).where(
             OutboxMessage.purpose == purpose)).all())
+
+
+def test_the_covering_email_gives_the_partners_recommendation_on_a_review(
+    engine: Engine, config_file: Path
+) -> None:
+    # Given a case whose partners recommend a local review, recorded by the business manager,
+    with transaction(engine.database) as session:
+        reference = open_case(session, engine.config, REFERRAL, REFERRAL, actor="test").reference
+    bad = rrbot(config_file, "report", "recommend", reference, "--review", "maybe",
+                "--rationale", "x")
+    assert bad.exit_code == 2 and "--review: choose local, national, none" in bad.output
+    result = rrbot(config_file, "report", "recommend", reference, "--review", "local",
+                   "--rationale", "Learning about information sharing across the borough.",
+                   "--now", "2027-01-12T09:00")
+    assert result.exit_code == 0, result.output
+    # when the report is signed off and sent,
+    with transaction(engine.database) as session:
+        case = session.exec(select(Case).where(Case.reference == reference)).one()
+        add_report_version(session, engine.config, case, "report.docx", b"PK-report",
+                           parse_instant("2027-01-12T10:00"), "test")
+        ballot = ballot_for_case(session, case, "signoff")
+        assert ballot is not None
+        for partner in ("local_authority", "police"):
+            lead = next(member for member in members(engine.config)
+                        if member.partner_key == partner and member.role == "lead")
+            cast_vote(session, engine.config, ballot.id or 0, lead, "approve", "",
+                      parse_instant("2027-01-12T11:00"), source="chat",
+                      delivery_key=f"{partner}:approve")
+    engine.step(parse_instant("2027-01-12T11:00"))
+    # then the covering email says what the partners recommend, and why.
+    (row,) = submissions(engine)
+    message = message_from_bytes(row.payload, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "The partners recommend a local child safeguarding practice review." in text
+    assert "Learning about information sharing across the borough." in text
