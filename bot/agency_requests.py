@@ -305,10 +305,11 @@ def _close(
     _cancel_chasing(session, case, request.agency_key)
     audit.record(session, case.partnership, actor, "agency_request_closed", at, case.id,
                  agency=request.agency_key, status=status, evidence=evidence)
-    still_open = session.exec(select(AgencyRequest).where(
-        AgencyRequest.case_id == case.id, AgencyRequest.status == "open",
-    )).first()
-    if still_open is None and status != "withdrawn":
+    statuses = set(session.exec(select(AgencyRequest.status).where(
+        AgencyRequest.case_id == case.id)).all())
+    # The returns are in when none is still open and at least one agency answered: a last
+    # request withdrawn completes them too, but withdrawing every request does not.
+    if "open" not in statuses and statuses - {"withdrawn"}:
         mark_milestone_done(session, config, case, "agency_returns_due", at, actor)
         if "returns_collected" in TRANSITIONS[case.status]:
             transition(session, case, "returns_collected", actor, at)

@@ -124,28 +124,35 @@ def mark_milestone_done(
     milestone.done_at = at
     session.add(milestone)
     audit.record(session, case.partnership, actor, "milestone_done", at, case.id, milestone=key)
-    if key == NOTIFICATION_KEY and config.preset.clock_starts == "national_panel_notified":
-        _restart_clock(session, config, case, at, actor)
+    restarted = (key == NOTIFICATION_KEY
+                 and config.preset.clock_starts == "national_panel_notified"
+                 and _restart_clock(session, config, case, at, actor))
     _replan(session, config, case)
+    # What is planned from the new dates outside the milestones (the submission's warnings)
+    # moves with them.
+    if restarted:
+        publish("clock_restarted", session, config, case, at)
     return milestone
 
 
 def _restart_clock(
     session: Session, config: Config, case: Case, notified_at: datetime, actor: str
-) -> None:
+) -> bool:
     """Count the case from the National Panel notification, where the preset says it starts.
 
     The case was dated from the referral until then; every step still pending is re-dated by
-    the caller, and one already overdue stays overdue (its warnings have gone).
+    the caller, and one already overdue stays overdue (its warnings have gone). Say whether
+    Day 0 moved.
     """
     notified_at = as_aware(notified_at).astimezone(UTC)
     day0 = config.calendar.day0(notified_at)
     if day0 == case.day0:
-        return
+        return False
     audit.record(session, case.partnership, actor, "clock_restarted", notified_at, case.id,
                  previous_day0=case.day0.isoformat(), day0=day0.isoformat())
     case.clock_start, case.day0 = notified_at, day0
     session.add(case)
+    return True
 
 
 def _replan(session: Session, config: Config, case: Case) -> None:

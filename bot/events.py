@@ -26,6 +26,7 @@ EVENTS = {
     "case_opened": "a new case exists (its milestones are dated)",
     "case_decided": "the partners decided; `decision` is rapid_review, no_further_action, ...",
     "report_signed_off": "a report version met the sign-off quorum; `report_sha256`",
+    "clock_restarted": "Day 0 moved (Doncaster: to the National Panel notification)",
 }
 
 

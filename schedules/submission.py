@@ -33,6 +33,12 @@ def plan_submission_warnings(event: Event) -> None:
     plan_risk_checks(event.session, event.config, event.case)
 
 
+@subscribe("clock_restarted")
+def replan_submission_warnings(event: Event) -> None:
+    """Move the warnings to the new cut-off when Day 0 moves (Doncaster's notification)."""
+    plan_risk_checks(event.session, event.config, event.case)
+
+
 @subscribe("report_signed_off")
 def submit_when_signed_off(event: Event) -> None:
     """Queue the submission of the approved version; tell the business manager if it may not."""

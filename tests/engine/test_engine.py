@@ -461,6 +461,10 @@ def test_a_doncaster_case_is_counted_from_the_national_panel_notification(
         planned = session.exec(select(PlannedAction).where(
             PlannedAction.key == f"{case.reference}:{SUBMISSION_KEY}:due")).one()
         assert planned.due_at == due[SUBMISSION_KEY]
+        # The submission's at-risk warnings moved with the cut-off, to its last day.
+        warning = session.exec(select(PlannedAction).where(
+            PlannedAction.key == f"{case.reference}:risk:unconfirmed")).one()
+        assert warning.due_at.astimezone(LONDON).date().isoformat() == "2027-02-25"
         assert session.exec(select(AuditEntry).where(
             AuditEntry.action == "clock_restarted")).first() is None  # chained at commit
     with transaction(engine.database) as session:
