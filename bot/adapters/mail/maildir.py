@@ -115,16 +115,7 @@ class MaildirMailbox:
 
     def _find_file(self, folder: str, key: str) -> Path | None:
         """Return the file holding the message with this key in a folder, if it is there."""
-        for subdir in ("new", "cur"):
-            directory = self.path / folder / subdir
-            try:
-                names = os.listdir(directory)
-            except FileNotFoundError:
-                continue
-            for name in names:
-                if name == key or name.startswith(key + ":"):
-                    return directory / name
-        return None
+        return self._files_by_key(folder).get(key)
 
     def mark_processed(self, server_id: str, folder: str) -> None:
         """Move the message out of the inbox into the named folder's Maildir."""
