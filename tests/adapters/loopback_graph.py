@@ -344,7 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
             graph.max_in_flight = max(graph.max_in_flight, graph.in_flight)
         try:
             if graph.delay:
-                time.sleep(graph.delay)
+                # Holding each request open is what lets a test see how many overlap.
+                time.sleep(graph.delay)  # real-time ok: a bounded server-side latency
             if path.startswith(GRAPH_PREFIX + "/"):
                 self._graph(method, path[len(GRAPH_PREFIX):], query, body)
             else:
