@@ -39,7 +39,7 @@ class StepReport:
     handled: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     dispatch: DispatchReport = field(default_factory=DispatchReport)
-    # Why the inbound mail could not be fetched or moved this step, if it could not.
+    # Why the inbound mail could not be fetched this step, if it could not.
     mailbox_error: str | None = None
 
     @property

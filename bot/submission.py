@@ -132,9 +132,8 @@ def queue_submission(
     # A submission held at the cut-off, or given up on, is replaced, never sent as well; the
     # new one has a key of its own, or queueing it would only find the old row again.
     for replaced in earlier:
-        if replaced.status != "superseded":
-            replaced.status = "superseded"
-            session.add(replaced)
+        replaced.status = "superseded"
+        session.add(replaced)
     key = (submission_key(case, report_sha256) + (":late" if late else "")
            + (f":attempt{len(earlier) + 1}" if earlier else ""))
     not_before = max(now, case.submission_hold_until or now)
