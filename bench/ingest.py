@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The bench runs from a checkout: bot/ and tests/ are imported from it.
 sys.path.insert(0, str(ROOT))
 
-from bot.mailbox import FetchedMail  # noqa: E402
+from bot.kernel.mailbox import FetchedMail  # noqa: E402
 from tests.corpus.make_corpus import DOCX, FULL_FORM, docx_form, mail, person, trace  # noqa: E402
 from tests.handlers.world import (  # noqa: E402
     HANDLED,

@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # The bench runs from a checkout: bot/ and tests/ are imported from it.
 sys.path.insert(0, str(ROOT))
 
-from bot.calendar import parse_instant  # noqa: E402
-from bot.cases import open_case  # noqa: E402
+from bot.cases.lifecycle import open_case  # noqa: E402
 from bot.config import Config, config_from_document  # noqa: E402
-from bot.db import transaction  # noqa: E402
-from bot.engine import Engine  # noqa: E402
-from bot.mailbox import FetchedMail  # noqa: E402
-from bot.models import Case, OutboxMessage, PlannedAction  # noqa: E402
-from bot.service import open_database  # noqa: E402
+from bot.engine.step import Engine  # noqa: E402
+from bot.kernel.mailbox import FetchedMail  # noqa: E402
+from bot.process.working_days import parse_instant  # noqa: E402
+from bot.service.wiring import open_database  # noqa: E402
+from bot.store.db import transaction  # noqa: E402
+from bot.store.models import Case, OutboxMessage, PlannedAction  # noqa: E402
 
 CASES = 10_000
 DUE = 100
@@ -47,7 +47,7 @@ GOALS = {"idle": 0.1, "busy": 1.0}
 
 
 class NullMailbox:
-    """A mailbox with no inbox that counts what it sends (implements bot.mailbox.Mailbox)."""
+    """A mailbox with no inbox that counts what it sends (implements bot.kernel.mailbox.Mailbox)."""
 
     name = "rapidreview@exampleshire.example"
 

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from bot.calendar import WorkingCalendar, WorkingHours
-from bot.process import (
+from bot.process.preset import (
     STATUTORY_SUBMISSION_DAYS,
     SUBMISSION_KEY,
     Preset,
@@ -22,7 +21,8 @@ from bot.process import (
     parse_clock,
     preset_document,
 )
-from bot.timeline import plan
+from bot.process.timeline import plan
+from bot.process.working_days import WorkingCalendar, WorkingHours
 
 EMAIL_PATTERN = r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 DOMAIN_PATTERN = r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
@@ -250,7 +250,7 @@ class AgencyRequestSettings(Strict):
     _clock = field_validator("meeting_start", mode="before")(parse_clock)
 
 
-# The fields a referral form must fill in, by the names bot/referral_form.py knows.
+# The fields a referral form must fill in, by the names bot/cases/referral_form.py knows.
 REFERRAL_FIELDS = (
     "child_name", "child_dob", "address", "incident_date", "agencies_involved", "reason",
     "referrer_name", "referrer_agency",

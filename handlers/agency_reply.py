@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
-from bot.agency_requests import agency_for_sender, record_agency_reply
-from bot.documents import store_document
-from bot.intake import is_report_upload, looks_like_referral
-from bot.mime import FoundAttachment, attachments, new_text, sender_address
-from bot.models import InboundMessage
-from bot.pipeline import InboundContext, Outcome
-from bot.threading import find_case
+from bot.agencies.requests import agency_for_sender, record_agency_reply
+from bot.cases.correspondence import find_case
+from bot.cases.documents import store_document
+from bot.cases.intake import is_report_upload, looks_like_referral
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.mime import FoundAttachment, attachments, new_text, sender_address
+from bot.store.models import InboundMessage
 
 name = "agency_reply"
 # Runs before referral intake, so that a reply on a case never opens a new one.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
-from bot.agency_requests import agency_for_sender, note_contact_problem
-from bot.mime import header, new_text, sender_address, subject
-from bot.models import InboundMessage
-from bot.pipeline import InboundContext, Outcome
-from bot.senders import verified_sender
+from bot.agencies.requests import agency_for_sender, note_contact_problem
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.mime import header, new_text, sender_address, subject
+from bot.mail.senders import verified_sender
+from bot.store.models import InboundMessage
 
 name = "auto_reply"
 order = 40

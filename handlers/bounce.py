@@ -8,13 +8,13 @@ from email.message import EmailMessage, Message
 
 from sqlmodel import col, select
 
-from bot import audit
-from bot.agency_requests import agency_for_sender, note_contact_problem
-from bot.mime import body_text, header, message_ids, sender_address, subject
-from bot.models import Case, InboundMessage, OutboxMessage
-from bot.outbox import enqueue_mail
-from bot.pipeline import InboundContext, Outcome
-from bot.render import render_email
+from bot.agencies.requests import agency_for_sender, note_contact_problem
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.kernel import audit
+from bot.kernel.outbox import enqueue_mail
+from bot.mail.mime import body_text, header, message_ids, sender_address, subject
+from bot.mail.render import render_email
+from bot.store.models import Case, InboundMessage, OutboxMessage
 
 name = "bounce"
 # Bounces are looked at before auto-replies: a DSN often also says Auto-Submitted.

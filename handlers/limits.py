@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from bot.mime import raw_problem, structure_problem
-from bot.models import InboundMessage
-from bot.pipeline import InboundContext, Outcome
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.mime import raw_problem, structure_problem
+from bot.store.models import InboundMessage
 
 name = "limits"
 order = 10

@@ -7,10 +7,10 @@ from email.message import EmailMessage
 
 from sqlmodel import select
 
-from bot.mailbox import OUTBOX_KEY_HEADER
-from bot.mime import address_domain, header
-from bot.models import InboundMessage, OutboxMessage
-from bot.pipeline import InboundContext, Outcome
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.kernel.mailbox import OUTBOX_KEY_HEADER
+from bot.mail.mime import address_domain, header
+from bot.store.models import InboundMessage, OutboxMessage
 
 name = "own_mail"
 order = 20

@@ -6,13 +6,13 @@ from email.message import EmailMessage
 
 from sqlmodel import col, select
 
-from bot import audit
-from bot.mime import sender_address
-from bot.models import Case, InboundMessage, Milestone
-from bot.outbox import Attachment, enqueue_mail
-from bot.pipeline import InboundContext, Outcome
-from bot.render import render_email
-from bot.threading import find_case
+from bot.cases.correspondence import find_case
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.kernel import audit
+from bot.kernel.outbox import Attachment, enqueue_mail
+from bot.mail.mime import sender_address
+from bot.mail.render import render_email
+from bot.store.models import Case, InboundMessage, Milestone
 
 name = "panel_reply"
 order = 60

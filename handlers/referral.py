@@ -7,20 +7,25 @@ from email.message import EmailMessage
 
 from sqlmodel import select
 
-from bot import audit
-from bot.case_state import TRANSITIONS, transition
-from bot.cases import mark_milestone_done, open_case
+from bot.cases.correspondence import find_case
+from bot.cases.documents import store_document
+from bot.cases.intake import (
+    forwarded_referrer,
+    is_report_upload,
+    looks_like_referral,
+    referral_form,
+)
+from bot.cases.lifecycle import mark_milestone_done, open_case
+from bot.cases.referral_form import ReferralForm, initials, named_agencies
+from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
-from bot.documents import store_document
-from bot.intake import forwarded_referrer, is_report_upload, looks_like_referral, referral_form
-from bot.mime import FoundAttachment, attachments, sender_address
-from bot.models import Case, InboundMessage, Milestone
-from bot.outbox import Attachment, enqueue_mail
-from bot.pipeline import InboundContext, Outcome
-from bot.referral_form import ReferralForm, initials, named_agencies
-from bot.render import render_email
-from bot.senders import known_sender
-from bot.threading import find_case
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.kernel import audit
+from bot.kernel.outbox import Attachment, enqueue_mail
+from bot.mail.mime import FoundAttachment, attachments, sender_address
+from bot.mail.render import render_email
+from bot.mail.senders import known_sender
+from bot.store.models import Case, InboundMessage, Milestone
 
 name = "referral"
 order = 80

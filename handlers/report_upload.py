@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from bot.intake import is_report_upload
-from bot.mime import attachments, sender_address
-from bot.models import InboundMessage
-from bot.pipeline import InboundContext, Outcome
-from bot.submission import REPORT_SUFFIXES, add_report_version
-from bot.threading import find_case
+from bot.cases.correspondence import find_case
+from bot.cases.intake import is_report_upload
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.mime import attachments, sender_address
+from bot.report.submission import REPORT_SUFFIXES, add_report_version
+from bot.store.models import InboundMessage
 
 name = "report_upload"
 # After sender verification (50), before agency replies (70) and referrals (80).

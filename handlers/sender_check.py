@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from bot.models import InboundMessage
-from bot.pipeline import InboundContext, Outcome
-from bot.senders import verified_sender
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.senders import verified_sender
+from bot.store.models import InboundMessage
 
 name = "sender_check"
 order = 50

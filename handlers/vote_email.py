@@ -7,10 +7,10 @@ from email.message import EmailMessage
 
 from sqlmodel import col, select
 
-from bot.ballots import VoteRefused, cast_vote, member_by_email
-from bot.models import Ballot, InboundMessage, OutboxMessage
-from bot.pipeline import InboundContext, Outcome
-from bot.senders import verified_sender
+from bot.ballots.lifecycle import VoteRefused, cast_vote, member_by_email
+from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.senders import verified_sender
+from bot.store.models import Ballot, InboundMessage, OutboxMessage
 
 name = "vote_email"
 order = 60

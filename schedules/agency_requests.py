@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.actions import ActionContext, action
-from bot.agency_requests import (
+from bot.agencies.requests import (
     CLOSED_STATUSES,
     plan_next_escalation,
     request_agencies,
     tell_agency,
     tell_escalation,
 )
-from bot.events import Event, subscribe
-from bot.models import AgencyRequest, Case, PlannedAction
+from bot.kernel.actions import ActionContext, action
+from bot.kernel.events import Event, subscribe
+from bot.store.models import AgencyRequest, Case, PlannedAction
 
 
 @subscribe("case_decided")

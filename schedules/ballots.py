@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from bot.actions import ActionContext, action
-from bot.ballots import close_at_deadline, open_decision_ballot, remind_partners, warn_if_at_risk
-from bot.events import Event, subscribe
-from bot.models import PlannedAction
+from bot.ballots.lifecycle import (
+    close_at_deadline,
+    open_decision_ballot,
+    remind_partners,
+    warn_if_at_risk,
+)
+from bot.kernel.actions import ActionContext, action
+from bot.kernel.events import Event, subscribe
+from bot.store.models import PlannedAction
 
 
 @subscribe("case_opened")

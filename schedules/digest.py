@@ -15,13 +15,13 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 
-from bot.actions import ActionContext, action, periodic
-from bot.calendar import as_aware
 from bot.config import Config
-from bot.digest import build_daily_digest, build_weekly_summary
-from bot.models import PlannedAction
-from bot.outbox import enqueue_mail
-from bot.render import render_email
+from bot.digest.build import build_daily_digest, build_weekly_summary
+from bot.kernel.actions import ActionContext, action, periodic
+from bot.kernel.outbox import enqueue_mail
+from bot.mail.render import render_email
+from bot.process.working_days import as_aware
+from bot.store.models import PlannedAction
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot import audit
-from bot.actions import ActionContext, action
-from bot.calendar import as_aware
-from bot.models import Case, Milestone, PlannedAction
-from bot.outbox import enqueue_mail
-from bot.process import SUBMISSION_KEY
-from bot.render import render_email
+from bot.kernel import audit
+from bot.kernel.actions import ActionContext, action
+from bot.kernel.outbox import enqueue_mail
+from bot.mail.render import render_email
+from bot.process.preset import SUBMISSION_KEY
+from bot.process.working_days import as_aware
+from bot.store.models import Case, Milestone, PlannedAction
 
 
 @action("milestone_reminder")

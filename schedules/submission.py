@@ -7,16 +7,15 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot import audit
-from bot.actions import ActionContext, action
-from bot.ballots import members
+from bot.ballots.lifecycle import members
 from bot.config import Config
-from bot.events import Event, subscribe
-from bot.mailbox import MailboxError
-from bot.models import Ballot, Case, Document, OutboxMessage, PlannedAction
-from bot.outbox import enqueue_mail
-from bot.render import render_email
-from bot.submission import (
+from bot.kernel import audit
+from bot.kernel.actions import ActionContext, action
+from bot.kernel.events import Event, subscribe
+from bot.kernel.mailbox import MailboxError
+from bot.kernel.outbox import enqueue_mail
+from bot.mail.render import render_email
+from bot.report.submission import (
     CONFIRM_AFTER,
     CONFIRM_ATTEMPTS,
     SubmissionRefused,
@@ -24,6 +23,7 @@ from bot.submission import (
     queue_submission,
     record_submitted,
 )
+from bot.store.models import Ballot, Case, Document, OutboxMessage, PlannedAction
 
 log = logging.getLogger(__name__)
 

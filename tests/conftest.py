@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from bot.models import Case, OutboxMessage
+from bot.store.models import Case, OutboxMessage
 
 pytest_plugins = ["tests.servers.fixtures"]
 

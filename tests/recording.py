@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
-from bot.mailbox import FetchedMail, TransientMailboxError
+from bot.kernel.mailbox import FetchedMail, TransientMailboxError
 
 
 class RecordingMailbox:
-    """Implements bot.mailbox.Mailbox; every send is one fsynced JSON line in a file.
+    """Implements bot.kernel.mailbox.Mailbox; every send is one fsynced JSON line in a file.
 
     Several processes may share one file: each line is written with a single O_APPEND write.
     `fail_next` makes the next sends raise TransientMailboxError (with a Retry-After).
@@ -73,7 +73,7 @@ class RecordingMailbox:
 
 
 class RecordingChat:
-    """Implements bot.chat.ChatChannel; every operation is one fsynced JSON line in a file."""
+    """Implements bot.kernel.chat.ChatChannel; every operation is one fsynced JSON line."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

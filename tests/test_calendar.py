@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.calendar import LONDON, WorkingCalendar, WorkingHours, parse_instant
-from bot.process import load_preset
-from bot.timeline import add_months, plan
+from bot.process.preset import load_preset
+from bot.process.timeline import add_months, plan
+from bot.process.working_days import LONDON, WorkingCalendar, WorkingHours, parse_instant
 
 CALENDAR = WorkingCalendar()
 

@@ -18,10 +18,10 @@ from bot.config import (
     load_config,
     missing_secrets,
 )
-from bot.db import make_engine
-from bot.mailbox import MemoryCursorStore
-from bot.process import load_preset, preset_names
-from bot.service import database_url, open_mailbox
+from bot.kernel.mailbox import MemoryCursorStore
+from bot.process.preset import load_preset, preset_names
+from bot.service.wiring import database_url, open_mailbox
+from bot.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bot.calendar import parse_instant
-from bot.demo import run_demo
+from bot.process.working_days import parse_instant
+from bot.service.demo import run_demo
 
 
 @pytest.mark.parametrize("preset", ["oldham", "warrington"])

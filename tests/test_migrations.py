@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401 - the models fill SQLModel's metadata.
-from bot.db import make_engine
-from bot.migrate import upgrade
+import bot.store.models  # noqa: F401 - the models fill SQLModel's metadata.
+from bot.store.db import make_engine
+from bot.store.migrate import upgrade
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

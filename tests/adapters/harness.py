@@ -7,7 +7,7 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
-from bot.mailbox import Mailbox
+from bot.kernel.mailbox import Mailbox
 
 
 class MailboxHarness(Protocol):

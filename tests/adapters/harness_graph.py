@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.mail.graph import GraphMailbox
-from bot.mailbox import MemoryCursorStore
+from bot.kernel.mailbox import MemoryCursorStore
 from tests.adapters.loopback_graph import LoopbackGraph
 
 NAME = "graph"

@@ -11,7 +11,7 @@ import pytest
 from exchangelib.protocol import BaseProtocol, close_connections
 
 from bot.adapters.mail.ews import EwsMailbox
-from bot.mailbox import (
+from bot.kernel.mailbox import (
     OUTBOX_KEY_HEADER,
     MailboxAuthError,
     MailboxError,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.mail.graph import GraphMailbox
-from bot.mailbox import (
+from bot.kernel.mailbox import (
     OUTBOX_KEY_HEADER,
     MailboxAuthError,
     MemoryCursorStore,

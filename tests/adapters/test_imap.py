@@ -15,7 +15,7 @@ import imapclient
 import pytest
 
 from bot.adapters.mail.imap import ImapSmtpMailbox
-from bot.mailbox import MailboxAuthError, MailboxError, TransientMailboxError
+from bot.kernel.mailbox import MailboxAuthError, MailboxError, TransientMailboxError
 from tests.adapters.harness import make_message
 from tests.adapters.harness_imap import make_mailbox
 from tests.servers.fixtures import BOT_PASSWORD, MailServers

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.mailbox import FetchedMail, Mailbox
+from bot.kernel.mailbox import FetchedMail, Mailbox
 from tests.adapters.harness import MailboxHarness, make_message, same_message
 
 BOT = "bot@partnership.test"

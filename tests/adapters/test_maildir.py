@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 
 from bot.adapters.mail.maildir import MaildirMailbox
-from bot.mailbox import MailboxError
+from bot.kernel.mailbox import MailboxError
 from tests.adapters.harness import make_message
 from tests.adapters.harness_maildir import MaildirHarness
 

@@ -15,8 +15,8 @@ import pytest
 
 from bot.adapters.mail.imap import ImapSmtpMailbox
 from bot.config import Config, config_from_document, missing_secrets
-from bot.mailbox import MailboxAuthError, MailboxError, MemoryCursorStore
-from bot.service import open_mailbox
+from bot.kernel.mailbox import MailboxAuthError, MailboxError, MemoryCursorStore
+from bot.service.wiring import open_mailbox
 from tests.adapters.harness import make_message
 from tests.servers.dovecot import make_certificate
 from tests.servers.fixtures import MailServers

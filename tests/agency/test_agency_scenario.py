@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.agency_requests import extend_request, record_agency_reply
-from bot.calendar import LONDON, parse_instant
-from bot.case_state import TRANSITIONS, transition
-from bot.cases import open_case
+from bot.agencies.requests import extend_request, record_agency_reply
+from bot.cases.lifecycle import open_case
+from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config, config_from_document
-from bot.db import make_engine, transaction
-from bot.engine import Engine
-from bot.events import publish
-from bot.models import AgencyRequest, Case, OutboxMessage
-from bot.service import open_database
+from bot.engine.step import Engine
+from bot.kernel.events import publish
+from bot.process.working_days import LONDON, parse_instant
+from bot.service.wiring import open_database
+from bot.store.db import make_engine, transaction
+from bot.store.models import AgencyRequest, Case, OutboxMessage
 from tests.recording import RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,7 +237,7 @@ def test_an_extension_moves_the_reminders_and_the_escalation(tmp_path: Path) -> 
 
 
 def test_a_bounced_contact_is_chased_through_the_alternate_at_once(tmp_path: Path) -> None:
-    from bot.agency_requests import note_contact_problem
+    from bot.agencies.requests import note_contact_problem
 
     url = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
     config = scenario_config(url, "oldham")
@@ -264,8 +264,8 @@ HOSTILE = "Evil <script>alert(1)</script>\r\nBcc: victim@attacker.example " + "A
 def test_every_agency_template_renders_safely_with_a_hostile_agency_name(
     purpose: str, tmp_path: Path
 ) -> None:
-    from bot.outbox import enqueue_mail
-    from bot.render import render_email
+    from bot.kernel.outbox import enqueue_mail
+    from bot.mail.render import render_email
 
     values: dict[str, Any] = dict(
         agency_name=HOSTILE, case_reference="RR-2026-001", due=REFERRAL,

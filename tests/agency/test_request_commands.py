@@ -12,16 +12,23 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.calendar import LONDON, parse_instant
-from bot.case_state import TRANSITIONS, transition
-from bot.cases import open_case
-from bot.cli import app
+from bot.cases.lifecycle import open_case
+from bot.cases.states import TRANSITIONS, transition
+from bot.cli.main import app
 from bot.config import config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.events import publish
-from bot.models import AgencyRequest, AuditEntry, Case, Milestone, OutboxMessage, PlannedAction
-from bot.service import build_engine
+from bot.engine.step import Engine
+from bot.kernel.events import publish
+from bot.process.working_days import LONDON, parse_instant
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import (
+    AgencyRequest,
+    AuditEntry,
+    Case,
+    Milestone,
+    OutboxMessage,
+    PlannedAction,
+)
 from tests.recording import RecordingChat, RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -320,7 +327,7 @@ def test_list_shows_each_agency_with_its_status_deadline_and_last_reply(tmp_path
     # the GP's return came by the portal, the hospital asked for more time and was given it,
     # housing was added, and the school was added by mistake and withdrawn,
     with transaction(engine.database) as session:
-        from bot.agency_requests import record_agency_reply
+        from bot.agencies.requests import record_agency_reply
 
         case = session.exec(select(Case).where(Case.reference == REFERENCE)).one()
         record_agency_reply(session, engine.config, case, "hospital", "extension_request",

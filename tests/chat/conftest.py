@@ -19,14 +19,14 @@ from slack_sdk.signature import SignatureVerifier
 from sqlmodel import select
 
 from bot.adapters.chat.slack import SlackChat, build_app
-from bot.calendar import parse_instant
-from bot.cases import open_case
+from bot.cases.lifecycle import open_case
 from bot.config import Config, config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.models import Ballot, Case
-from bot.outbox import Dispatcher
-from bot.service import build_engine
+from bot.engine.step import Engine
+from bot.kernel.outbox import Dispatcher
+from bot.process.working_days import parse_instant
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import Ballot, Case
 from tests.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
 from tests.recording import RecordingMailbox
 

@@ -6,9 +6,9 @@ import json
 
 from sqlmodel import select
 
-from bot.ballots import open_signoff_ballot
-from bot.db import transaction
-from bot.models import AuditEntry, Ballot, Milestone, OutboxMessage, Vote
+from bot.ballots.lifecycle import open_signoff_ballot
+from bot.store.db import transaction
+from bot.store.models import AuditEntry, Ballot, Milestone, OutboxMessage, Vote
 from tests.chat.conftest import (
     HEALTH_LEAD,
     LA_DEPUTY,

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import func, select
 
-from bot import chat_commands
-from bot.db import transaction
-from bot.models import AuditEntry, DeliveryReceipt, Vote
+from bot.commands import slash as chat_commands
+from bot.store.db import transaction
+from bot.store.models import AuditEntry, DeliveryReceipt, Vote
 from tests.chat.conftest import MANAGER, POLICE_LEAD, Harness, signed
 
 

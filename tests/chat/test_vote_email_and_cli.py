@@ -14,16 +14,16 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 import handlers.vote_email as vote_email
-from bot import cli_chat
 from bot.adapters.chat.console import ConsoleChat
 from bot.adapters.chat.slack import SlackChat
-from bot.ballots import open_signoff_ballot
-from bot.cli import app
-from bot.db import transaction
-from bot.models import AuditEntry, InboundMessage, OutboxMessage, Vote
-from bot.pipeline import InboundContext
-from bot.senders import SenderCheck
-from bot.service import build_engine
+from bot.ballots.lifecycle import open_signoff_ballot
+from bot.cli.main import app
+from bot.cli.main import chat as cli_chat
+from bot.engine.pipeline import InboundContext
+from bot.mail.senders import SenderCheck
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import AuditEntry, InboundMessage, OutboxMessage, Vote
 from tests.chat.conftest import (
     CHILD_DOB,
     CHILD_NAME,
@@ -186,7 +186,7 @@ def test_the_console_backend_prints_ballots_without_the_childs_identity(tmp_path
     stream = io.StringIO()
     engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"),
                           chat=ConsoleChat(stream))
-    from bot.cases import open_case
+    from bot.cases.lifecycle import open_case
 
     with transaction(engine.database) as session:
         case = open_case(session, config, REFERRAL, REFERRAL, actor="test")

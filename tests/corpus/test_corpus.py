@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
-from bot.db import transaction
-from bot.mime import sender_address
-from bot.models import AgencyRequest, Case, Document, OutboxMessage
+from bot.mail.mime import sender_address
+from bot.store.db import transaction
+from bot.store.models import AgencyRequest, Case, Document, OutboxMessage
 from tests.corpus.make_corpus import CHILD_NAME
 from tests.handlers.world import HANDLED, build_world, deliver, make_config, make_engine
 

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Engine as DatabaseEngine
 from sqlmodel import Session, select
 
-from bot.calendar import parse_instant
 from bot.config import Config, config_from_document
-from bot.db import transaction
-from bot.models import (
+from bot.process.timeline import plan
+from bot.process.working_days import parse_instant
+from bot.store.db import transaction
+from bot.store.models import (
     AgencyRequest,
     Ballot,
     Case,
@@ -22,7 +23,6 @@ from bot.models import (
     OutboxMessage,
     Vote,
 )
-from bot.timeline import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,10 +20,10 @@ import pytest
 from sqlmodel import select
 
 from bot.config import Config
-from bot.db import transaction
-from bot.engine import Engine
-from bot.models import Case, Milestone, OutboxMessage
-from bot.service import open_database
+from bot.engine.step import Engine
+from bot.service.wiring import open_database
+from bot.store.db import transaction
+from bot.store.models import Case, Milestone, OutboxMessage
 from tests.digest.fixture import DIGEST_AT, build_five_cases, digest_config
 from tests.recording import RecordingMailbox
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from bot.calendar import LONDON, parse_instant
 from bot.config import Config
-from bot.db import make_engine, transaction
-from bot.engine import Engine
-from bot.models import OutboxMessage
-from bot.service import open_database
+from bot.engine.step import Engine
+from bot.process.working_days import LONDON, parse_instant
+from bot.service.wiring import open_database
+from bot.store.db import make_engine, transaction
+from bot.store.models import OutboxMessage
 from tests.digest.fixture import digest_config, done, make_case
 from tests.recording import RecordingMailbox
 

@@ -15,15 +15,15 @@ from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy import text
 from sqlmodel import func, select
 
-from bot import audit
-from bot.actions import discover
-from bot.calendar import parse_instant
-from bot.cases import open_case
+from bot.cases.lifecycle import open_case
 from bot.config import Config, config_from_document
-from bot.db import make_engine, transaction
-from bot.engine import Engine
-from bot.models import AuditEntry, Milestone, OutboxMessage, PlannedAction
-from bot.service import open_database
+from bot.engine.step import Engine
+from bot.kernel import audit
+from bot.kernel.actions import discover
+from bot.process.working_days import parse_instant
+from bot.service.wiring import open_database
+from bot.store.db import make_engine, transaction
+from bot.store.models import AuditEntry, Milestone, OutboxMessage, PlannedAction
 from tests.recording import RecordingChat, RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]

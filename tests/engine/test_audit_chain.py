@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from bot import audit
-from bot.db import make_engine, retry_on_conflict, transaction
-from bot.migrate import upgrade
-from bot.models import AuditEntry, PlannedAction
+from bot.kernel import audit
+from bot.store.db import make_engine, retry_on_conflict, transaction
+from bot.store.migrate import upgrade
+from bot.store.models import AuditEntry, PlannedAction
 
 AT = datetime(2026, 12, 18, 10, 0, tzinfo=UTC)
 

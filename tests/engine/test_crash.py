@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.calendar import parse_instant
 from bot.config import Config
+from bot.process.working_days import parse_instant
 from tests.engine.simulation import (
     outcome,
     prepare,

@@ -12,19 +12,26 @@ import pytest
 from sqlmodel import select, update
 from typer.testing import CliRunner
 
-from bot import audit
-from bot.calendar import LONDON, parse_instant
-from bot.case_state import IllegalTransition, transition
-from bot.cases import mark_milestone_done, open_case
-from bot.cli import app
+from bot.cases.lifecycle import mark_milestone_done, open_case
+from bot.cases.states import IllegalTransition, transition
+from bot.cli.main import app
 from bot.config import Config, config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.mailbox import FetchedMail, MailboxError, TransientMailboxError
-from bot.models import AuditEntry, Case, InboundMessage, Milestone, OutboxMessage, PlannedAction
-from bot.outbox import RetryPolicy
-from bot.process import SUBMISSION_KEY
-from bot.service import build_engine
+from bot.engine.step import Engine
+from bot.kernel import audit
+from bot.kernel.mailbox import FetchedMail, MailboxError, TransientMailboxError
+from bot.kernel.outbox import RetryPolicy
+from bot.process.preset import SUBMISSION_KEY
+from bot.process.working_days import LONDON, parse_instant
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import (
+    AuditEntry,
+    Case,
+    InboundMessage,
+    Milestone,
+    OutboxMessage,
+    PlannedAction,
+)
 from tests.recording import RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ from threading import BrokenBarrierError
 
 import pytest
 
-from bot.calendar import parse_instant
 from bot.config import Config
-from bot.db import make_engine
-from bot.engine import Engine
+from bot.engine.step import Engine
+from bot.process.working_days import parse_instant
+from bot.store.db import make_engine
 from tests.engine.simulation import outcome, prepare, timeline
 from tests.recording import RecordingChat, RecordingMailbox
 

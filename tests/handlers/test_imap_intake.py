@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import select
 
 from bot.config import config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.models import Case, InboundMessage
-from bot.service import build_engine
+from bot.engine.step import Engine
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import Case, InboundMessage
 from tests.handlers.world import HANDLED, make_document
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

@@ -14,14 +14,14 @@ from types import ModuleType
 import pytest
 from sqlmodel import select
 
-from bot.calendar import LONDON, parse_instant
+from bot.cases.correspondence import case_references
 from bot.config import Config
-from bot.db import transaction
-from bot.mailbox import FetchedMail
-from bot.models import Case, InboundMessage, Milestone, OutboxMessage
-from bot.pipeline import handler_modules
-from bot.senders import verified_sender
-from bot.threading import case_references
+from bot.engine.pipeline import handler_modules
+from bot.kernel.mailbox import FetchedMail
+from bot.mail.senders import verified_sender
+from bot.process.working_days import LONDON, parse_instant
+from bot.store.db import transaction
+from bot.store.models import Case, InboundMessage, Milestone, OutboxMessage
 from tests.corpus.make_corpus import CHILD_DOB, CHILD_NAME, trace
 from tests.handlers.world import HANDLED, deliver, make_config, make_engine
 from tests.recording import RecordingMailbox
@@ -174,7 +174,7 @@ def test_a_failing_handler_quarantines_the_message_and_the_step_goes_on(
         raise RuntimeError("boom")
 
     broken.process = explode  # type: ignore[attr-defined]
-    monkeypatch.setattr("bot.pipeline.handler_modules", lambda: (broken, *handler_modules()))
+    monkeypatch.setattr("bot.engine.pipeline.handler_modules", lambda: (broken, *handler_modules()))
     engine, mailbox = make_engine(make_config(tmp_path), tmp_path)
     # when a referral arrives,
     row = deliver(engine, mailbox, referral_bytes(), "referral")

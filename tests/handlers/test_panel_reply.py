@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.calendar import parse_instant
-from bot.cases import open_case
+from bot.cases.lifecycle import open_case
 from bot.config import config_from_document
-from bot.db import transaction
-from bot.mailbox import FetchedMail
-from bot.models import Case, OutboxMessage
-from bot.service import build_engine
+from bot.kernel.mailbox import FetchedMail
+from bot.process.working_days import parse_instant
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import Case, OutboxMessage
 from tests.corpus.make_corpus import mail, person, trace
 from tests.recording import RecordingMailbox
 

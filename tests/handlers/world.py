@@ -9,16 +9,16 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.agency_requests import add_agency, request_agencies
-from bot.calendar import parse_instant
-from bot.cases import open_case
+from bot.agencies.requests import add_agency, request_agencies
+from bot.cases.lifecycle import open_case
 from bot.config import Config, config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.mailbox import FetchedMail
-from bot.models import InboundMessage
-from bot.outbox import message_id_for
-from bot.service import build_engine
+from bot.engine.step import Engine
+from bot.kernel.mailbox import FetchedMail
+from bot.kernel.outbox import message_id_for
+from bot.process.working_days import parse_instant
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import InboundMessage
 from tests.recording import RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]

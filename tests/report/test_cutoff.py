@@ -13,17 +13,17 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.ballots import ballot_for_case, cast_vote, members
-from bot.calendar import parse_instant
-from bot.cases import open_case
-from bot.cli import app
+from bot.ballots.lifecycle import ballot_for_case, cast_vote, members
+from bot.cases.lifecycle import open_case
+from bot.cli.main import app
 from bot.config import config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.models import AuditEntry, Case, OutboxMessage
-from bot.outbox import RetryPolicy
-from bot.service import build_engine
-from bot.submission import add_report_version
+from bot.engine.step import Engine
+from bot.kernel.outbox import RetryPolicy
+from bot.process.working_days import parse_instant
+from bot.report.submission import add_report_version
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import AuditEntry, Case, OutboxMessage
 from tests.recording import RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,16 +14,24 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.calendar import LONDON, parse_instant
-from bot.case_state import TRANSITIONS, transition
-from bot.cases import open_case
-from bot.cli import app
+from bot.cases.lifecycle import open_case
+from bot.cases.states import TRANSITIONS, transition
+from bot.cli.main import app
 from bot.config import config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.events import publish
-from bot.models import AuditEntry, Ballot, Case, Document, Milestone, OutboxMessage, PlannedAction
-from bot.service import build_engine
+from bot.engine.step import Engine
+from bot.kernel.events import publish
+from bot.process.working_days import LONDON, parse_instant
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import (
+    AuditEntry,
+    Ballot,
+    Case,
+    Document,
+    Milestone,
+    OutboxMessage,
+    PlannedAction,
+)
 from tests.recording import RecordingChat, RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.ballots import ballot_for_case, cast_vote, members
-from bot.calendar import LONDON, parse_instant
-from bot.cases import open_case
+from bot.ballots.lifecycle import ballot_for_case, cast_vote, members
+from bot.cases.lifecycle import open_case
 from bot.config import Config, config_from_document
-from bot.db import transaction
-from bot.engine import Engine
-from bot.models import Case, OutboxMessage
-from bot.service import build_engine
-from bot.submission import SubmissionRefused, add_report_version, queue_submission
+from bot.engine.step import Engine
+from bot.process.working_days import LONDON, parse_instant
+from bot.report.submission import SubmissionRefused, add_report_version, queue_submission
+from bot.service.wiring import build_engine
+from bot.store.db import transaction
+from bot.store.models import Case, OutboxMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = parse_instant("2026-12-18T10:00")

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.ballots import ballot_for_case, cast_vote, members
-from bot.calendar import parse_instant
-from bot.cases import open_case
+from bot.ballots.lifecycle import ballot_for_case, cast_vote, members
+from bot.cases.lifecycle import open_case
 from bot.config import Config, config_from_document
-from bot.db import make_engine, transaction
-from bot.engine import Engine
-from bot.models import Case, Milestone, OutboxMessage
-from bot.service import open_database
-from bot.submission import add_report_version
+from bot.engine.step import Engine
+from bot.process.working_days import parse_instant
+from bot.report.submission import add_report_version
+from bot.service.wiring import open_database
+from bot.store.db import make_engine, transaction
+from bot.store.models import Case, Milestone, OutboxMessage
 from tests.recording import RecordingChat, RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]

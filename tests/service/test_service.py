@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.cases import open_case
+from bot.cases.lifecycle import open_case
 from bot.config import load_config
-from bot.db import transaction
-from bot.models import Milestone, OutboxMessage, PlannedAction
-from bot.service import open_database
+from bot.service.wiring import open_database
+from bot.store.db import transaction
+from bot.store.models import Milestone, OutboxMessage, PlannedAction
 from tests.servers import free_port
 from tests.service.run_config import make_people, referral, write_imap_config
 

@@ -1,1 +1,1 @@
-"""Chat adapters: Slack (slack-bolt) and the console, each a bot.chat.ChatChannel."""
+"""Chat adapters: Slack (slack-bolt) and the console, each a bot.kernel.chat.ChatChannel."""

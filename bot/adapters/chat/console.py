@@ -6,7 +6,7 @@ import hashlib
 import sys
 from typing import TextIO
 
-from bot.chat import BallotView, ChatCall, ballot_text
+from bot.kernel.chat import BallotView, ChatCall, ballot_text
 
 
 class ConsoleChat:

@@ -21,8 +21,7 @@ from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot import audit
-from bot.ballots import (
+from bot.ballots.lifecycle import (
     OPTIONS,
     VoteRefused,
     cast_vote,
@@ -32,11 +31,12 @@ from bot.ballots import (
     refuse_vote,
     remember_receipt,
 )
-from bot.chat import BallotView, ChatError, TransientChatError, ballot_text
-from bot.chat_commands import run_command
+from bot.commands.slash import run_command
 from bot.config import Config, SlackSettings
-from bot.db import transaction
-from bot.models import Ballot
+from bot.kernel import audit
+from bot.kernel.chat import BallotView, ChatError, TransientChatError, ballot_text
+from bot.store.db import transaction
+from bot.store.models import Ballot
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def build_app(
             else:
                 remember_receipt(session, config.settings.partnership.key, delivery, clock(),
                                  None)
-                from bot.models import Case
+                from bot.store.models import Case
 
                 case = session.get_one(Case, ballot.case_id)
                 opening = rationale_modal(ballot.id or 0, case.reference, ballot.kind, choice) \
@@ -352,7 +352,7 @@ def _who_may_not_vote(config: Config, team_id: str, body: dict[str, Any]) -> str
 
 def _tell(session: Session, config: Config, user_id: str, delivery: str, text: str,
           now: datetime) -> None:
-    from bot.outbox import enqueue_chat
+    from bot.kernel.outbox import enqueue_chat
 
     enqueue_chat(session, partnership=config.settings.partnership.key,
                  key=f"notice:{delivery}", purpose="ballot_closed_notice",

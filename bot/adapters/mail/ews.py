@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, TypeVar
 
-from bot.mailbox import (
+from bot.kernel.mailbox import (
     FetchedMail,
     MailboxAuthError,
     MailboxError,

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
-from bot.mailbox import (
+from bot.kernel.mailbox import (
     CursorStore,
     FetchedMail,
     MailboxAuthError,

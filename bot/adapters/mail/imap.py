@@ -21,7 +21,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 from typing import TypeVar
 
-from bot.mailbox import FetchedMail, MailboxAuthError, MailboxError, TransientMailboxError
+from bot.kernel.mailbox import FetchedMail, MailboxAuthError, MailboxError, TransientMailboxError
 
 log = logging.getLogger(__name__)
 

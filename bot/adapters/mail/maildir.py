@@ -16,7 +16,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default
 from pathlib import Path
 
-from bot.mailbox import FetchedMail, MailboxError
+from bot.kernel.mailbox import FetchedMail, MailboxError
 
 log = logging.getLogger(__name__)
 

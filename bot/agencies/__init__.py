@@ -1,0 +1,1 @@
+"""Agency information requests: requests, contacts, chasing."""

@@ -1,0 +1,1 @@
+"""Partner ballots: members, lifecycle, voting and quorum, views, chasing."""

@@ -1,0 +1,1 @@
+"""Cases: lifecycle and states, referral intake, correspondence threading, documents."""

@@ -1,0 +1,1 @@
+"""The rrbot command line: parse arguments, call bot.commands, print."""

@@ -1,0 +1,449 @@
+"""The `rrbot` command line: one sub-command per thing a business manager or IT officer does."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+
+from bot.cases.lifecycle import CaseNotFound, find_case, mark_milestone_done, open_case
+from bot.cases.summaries import case_summaries
+from bot.config import Config, ConfigError, load_config, missing_secrets
+from bot.engine.step import Engine
+from bot.kernel import audit
+from bot.kernel.mailbox import MailboxError, MemoryCursorStore
+from bot.process.preset import load_preset, preset_names
+from bot.process.timeline import Timeline, plan
+from bot.process.working_days import LONDON, WorkingCalendar, parse_instant
+from bot.service.health import HealthServerError
+from bot.service.wiring import (
+    base_folder,
+    build_engine,
+    database_url,
+    open_database,
+    open_mailbox,
+    record_config_load,
+)
+from bot.store.db import transaction
+
+app = typer.Typer(
+    help="Rapid Review bot: runs the clerical half of a Rapid Review, on time.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Piped output gets a width a table fits in rather than the 80 columns rich assumes.
+console = Console(width=None if sys.stdout.isatty() else 120)
+errors = Console(stderr=True)
+
+# Exit status for input the bot cannot use (a broken config, a bad date).
+EXIT_BAD_INPUT = 2
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="A configuration file (see config.example.toml).")
+]
+
+
+def fail(*lines: str) -> NoReturn:
+    """Print each problem on one line to stderr and exit with status 2."""
+    for line in lines:
+        errors.print(line, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def timeline(
+    preset: Annotated[
+        str | None, typer.Option(help=f"A shipped preset: {', '.join(preset_names())}.")
+    ] = None,
+    start: Annotated[
+        str, typer.Option(help="When the clock started, ISO 8601; no offset means London time.")
+    ] = "",
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print the dated plan of a case started at --start."""
+    if not start:
+        fail("--start is required, e.g. --start 2026-12-18T10:00")
+    try:
+        clock_start = parse_instant(start)
+    except ValueError as exc:
+        fail(f"--start: {exc}")
+    if config is not None:
+        loaded = _load(config)
+        process, calendar = loaded.preset, loaded.calendar
+    else:
+        try:
+            process = load_preset(preset or "oldham")
+        except KeyError as exc:
+            fail(f"--preset: {exc.args[0]}")
+        calendar = WorkingCalendar()
+    case_plan = plan(process, calendar, clock_start)
+    if as_json:
+        sys.stdout.write(json.dumps(case_plan.as_json(calendar), indent=2) + "\n")
+        return
+    _print_timeline(case_plan, process.label, calendar)
+
+
+def _print_timeline(case_plan: Timeline, label: str, calendar: WorkingCalendar) -> None:
+    start = case_plan.clock_start.astimezone(calendar.zone)
+    table = Table(
+        title=f"{label}: clock started {start:%a %d %b %Y %H:%M} (Day 0 {case_plan.day0:%a %d %b})",
+        title_justify="left",
+    )
+    table.add_column("Day", justify="right")
+    table.add_column("Due (Europe/London)")
+    table.add_column("Milestone")
+    table.add_column("Key", style="dim")
+    for milestone in case_plan.milestones:
+        due = milestone.due.astimezone(calendar.zone)
+        flags = " (statutory)" if milestone.statutory else ""
+        if milestone.applies != "always":
+            flags += " (if a local review is commissioned)"
+        table.add_row(
+            "-" if milestone.day is None else str(milestone.day),
+            f"{due:%a %d %b %Y %H:%M}",
+            milestone.label + flags,
+            milestone.key,
+        )
+    console.print(table)
+
+
+@app.command("check-config")
+def check_config(path: Annotated[Path, typer.Argument(help="The configuration file.")]) -> None:
+    """Validate a configuration file: one line per problem, exit status 2 if any."""
+    loaded = _load(path)
+    problems = [f"{path}: {line}" for line in missing_secrets(loaded.settings)]
+    for warning in loaded.warnings:
+        errors.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    if problems:
+        fail(*problems)
+    settings = loaded.settings
+    console.print(
+        f"{path}: OK - {settings.partnership.name}, process {loaded.preset.name}"
+        f" ({len(loaded.preset.milestones)} milestones), mailbox {settings.mailbox.backend},"
+        f" chat {settings.chat.backend}, {len(settings.agencies)} agencies",
+        markup=False, highlight=False,
+    )
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(*exc.problems)
+
+
+def _instant(text: str | None, option: str) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
+
+
+def _engine(config: Path, now: datetime) -> Engine:
+    loaded = _load(config)
+    with database_errors(loaded):
+        engine = build_engine(loaded)
+        record_config_load(engine, now)
+    return engine
+
+
+def database_label(loaded: Config) -> str:
+    """Name the configured database for people: the URL as used, without its password."""
+    url = database_url(loaded)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+@contextmanager
+def database_errors(loaded: Config) -> Iterator[None]:
+    """Turn a database or Maildir folder that cannot be reached or made into one line, exit 2."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        error = exc.orig if exc.orig is not None else exc
+        lines = str(error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
+        fail(f"database {database_label(loaded)}: {_without_password(loaded, reason)}")
+    except ArgumentError:
+        if _parses(database_url(loaded)):
+            raise
+        fail(f"database \"{database_label(loaded)}\": not a database URL; set [database] url,"
+             " e.g. sqlite:////var/lib/rrbot/rrbot.sqlite3")
+    except OSError as exc:
+        # make_engine creates a SQLite file's folder, open_mailbox the Maildir's: a folder that
+        # cannot be made (a read-only /etc, say) is the config's problem, not a crash.
+        made = exc.filename
+        folder = _sqlite_folder(loaded)
+        if made is not None and folder is not None and folder.is_relative_to(made):
+            fail(f"database {database_label(loaded)}: cannot create the folder {made}:"
+                 f" {exc.strerror or exc}; set [database] url to a folder the bot may write")
+        maildir = base_folder(loaded) / loaded.settings.mailbox.maildir.path
+        if (made is not None and loaded.settings.mailbox.backend == "maildir"
+                and maildir.is_relative_to(made)):
+            fail(f"mailbox folder {maildir}: cannot create {made}: {exc.strerror or exc};"
+                 " set [mailbox.maildir] path to a folder the bot may write")
+        raise
+
+
+def _sqlite_folder(loaded: Config) -> Path | None:
+    try:
+        parsed = make_url(database_url(loaded))
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).parent
+
+
+def _parses(url: str) -> bool:
+    try:
+        make_url(url)
+    except ArgumentError:
+        return False
+    return True
+
+
+def _without_password(loaded: Config, text: str) -> str:
+    try:
+        password = make_url(database_url(loaded)).password
+    except ArgumentError:
+        return text
+    return text.replace(str(password), "***") if password else text
+
+
+RequiredConfig = Annotated[
+    Path, typer.Option("--config", help="A configuration file (see config.example.toml).")
+]
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", help="Act as if it were this instant (ISO 8601); default: now."),
+]
+
+db_app = typer.Typer(help="The bot's database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+case_app = typer.Typer(help="Open and change cases by hand.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: RequiredConfig) -> None:
+    """Create or migrate the database to the newest schema."""
+    loaded = _load(config)
+    with database_errors(loaded):
+        open_database(loaded).dispose()
+    console.print(f"database {database_label(loaded)} is up to date", markup=False)
+
+
+@app.command()
+def tick(config: RequiredConfig, now: NowOption = None) -> None:
+    """Run one step of the engine at --now: take in mail, run due actions, send."""
+    instant = _instant(now, "--now")
+    engine = _engine(config, instant)
+    try:
+        with database_errors(engine.config):
+            report = engine.step(instant)
+    except MailboxError as exc:
+        errors.print(f"mailbox: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(
+        f"{instant.astimezone(LONDON):%a %d %b %Y %H:%M}: fetched {report.fetched},"
+        f" handled {len(report.handled)}, actions {len(report.actions)},"
+        f" sent {len(report.dispatch.sent)}, retried {len(report.dispatch.retried)},"
+        f" dead {len(report.dispatch.dead)}",
+        markup=False, highlight=False,
+    )
+
+
+@app.command()
+def cases(
+    config: RequiredConfig,
+    now: NowOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the cases with their day, status and next milestone."""
+    instant = _instant(now, "--now")
+    loaded = _load(config)
+    with database_errors(loaded), transaction(open_database(loaded)) as session:
+        summaries = case_summaries(session, loaded, instant)
+    if as_json:
+        sys.stdout.write(json.dumps(summaries, indent=2) + "\n")
+        return
+    table = Table(title="Cases", title_justify="left")
+    for column in ("Case", "Day", "Status", "Next milestone", "Due"):
+        table.add_column(column)
+    for summary in summaries:
+        table.add_row(summary["reference"], str(summary["day"] if summary["day"] is not None
+                                                else "-"),
+                      summary["status"], summary["next_milestone"] or "-",
+                      summary["next_due"] or "-")
+    console.print(table)
+
+
+@case_app.command("open")
+def case_open(
+    config: RequiredConfig,
+    start: Annotated[str, typer.Option(help="When the clock started (ISO 8601).")],
+    now: NowOption = None,
+) -> None:
+    """Open a case by hand, e.g. for a referral that came by phone."""
+    instant = _instant(now, "--now")
+    clock_start = _instant(start, "--start")
+    engine = _engine(config, instant)
+    with transaction(engine.database) as session:
+        case = open_case(session, engine.config, clock_start, instant, actor="cli")
+        reference = case.reference
+    console.print(f"opened {reference}", markup=False)
+
+
+@app.command("milestone-done")
+def milestone_done(
+    config: RequiredConfig,
+    case: Annotated[str, typer.Argument(help="The case reference, e.g. RR-2026-001.")],
+    key: Annotated[str, typer.Argument(help="The milestone key, e.g. notify_national_panel.")],
+    at: Annotated[str | None, typer.Option(help="When it was done (default: now).")] = None,
+) -> None:
+    """Record that a milestone was done (the steps after it are re-dated)."""
+    instant = _instant(at, "--at")
+    engine = _engine(config, instant)
+    try:
+        with transaction(engine.database) as session:
+            mark_milestone_done(session, engine.config, find_case(session, case), key, instant,
+                                actor="cli")
+    except (CaseNotFound, KeyError) as exc:
+        fail(str(exc.args[0]))
+    console.print(f"{case}: {key} done", markup=False)
+
+
+@app.command()
+def run(config: RequiredConfig) -> None:
+    """Run the service until SIGTERM or Ctrl-C: mail, deadlines, reminders, sending."""
+    loaded = _load(config)
+    missing = missing_secrets(loaded.settings)
+    if missing:
+        fail(*(f"{config}: {line}" for line in missing))
+    from bot.service.logs import configure
+    from bot.service.run import Service
+
+    configure(loaded.settings.service.log_format, loaded.settings.service.log_level)
+    try:
+        with database_errors(loaded):
+            service = Service(loaded)
+    except MailboxError as exc:
+        fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
+    try:
+        with database_errors(loaded):
+            service.run_until_signalled()
+    except HealthServerError as exc:
+        # Raised before the first step: nothing was recorded or sent.
+        service.engine.mailbox.close()
+        service.engine.database.dispose()
+        fail(str(exc))
+
+
+@app.command()
+def demo(
+    start: Annotated[str, typer.Option(help="When the fictional referral arrives (ISO 8601).")]
+    = "2026-12-18T10:00",
+    preset: Annotated[str, typer.Option(help="The partnership's process to follow.")] = "oldham",
+    folder: Annotated[Path | None, typer.Option(help="Where to keep the files (default: a new "
+                                                     "temporary folder).")] = None,
+) -> None:
+    """Watch a whole fictional Rapid Review happen in under a minute (no servers needed)."""
+    import tempfile
+
+    from bot.service.demo import run_demo
+
+    try:
+        clock_start = parse_instant(start)
+        load_preset(preset)
+    except (ValueError, KeyError) as exc:
+        fail(f"demo: {exc.args[0]}")
+    where = folder or Path(tempfile.mkdtemp(prefix="rrbot-demo-"))
+    result = run_demo(where, clock_start, preset, console)
+    mail = where / "var" / "mail"
+    if result.submitted_at is not None:
+        local = result.submitted_at.astimezone(LONDON)
+        verdict = "before" if result.submitted_at <= result.cutoff else "AFTER"
+        console.print(f"\n[bold green]{result.reference} submitted to the National Panel at "
+                      f"{local:%H:%M on %A %d %B %Y}, {verdict} the cut-off of "
+                      f"{result.cutoff.astimezone(LONDON):%H:%M}.[/bold green]")
+    else:
+        console.print(f"\n[bold red]{result.reference} was not submitted.[/bold red]")
+    console.print(f"""
+Where to look:
+  every email the bot sent     {mail / 'sent'}
+  mail it has dealt with       {mail / 'processed'}  (and {mail / 'quarantine'})
+  the chat it posted           {where / 'chat.log'}
+  its database                 {where / 'var' / 'rrbot.sqlite3'}
+  the last daily digest        {where / 'digest.html'}
+  the case list                rrbot cases --config {where / 'config.toml'}""", markup=False)
+
+
+@app.command("check-mailbox")
+def check_mailbox(config: RequiredConfig) -> None:
+    """Connect to the configured mailbox and list the folders the bot will use."""
+    loaded = _load(config)
+    missing = missing_secrets(loaded.settings)
+    if missing:
+        fail(*(f"{config}: {line}" for line in missing))
+    mailbox = open_mailbox(loaded, MemoryCursorStore())
+    try:
+        lines = mailbox.check()
+    except MailboxError as exc:
+        fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
+    finally:
+        mailbox.close()
+    console.print(f"mailbox {loaded.settings.mailbox.address} via"
+                  f" {loaded.settings.mailbox.backend}: OK", markup=False)
+    for line in lines:
+        console.print(f"  {line}", markup=False, highlight=False)
+
+
+@audit_app.command("verify")
+def audit_verify(config: RequiredConfig) -> None:
+    """Recompute the audit trail's hash chain and name the first broken entry."""
+    loaded = _load(config)
+    with database_errors(loaded), transaction(open_database(loaded)) as session:
+        checks = audit.verify(session)
+    broken = [check for check in checks if not check.ok]
+    for check in checks:
+        state = "intact" if check.ok else f"BROKEN at entry {check.first_broken_id}"
+        console.print(f"{check.partnership}: {check.entries} entries, {state}", markup=False)
+    if broken:
+        raise typer.Exit(1)
+
+
+# Command groups kept in modules of their own register themselves here.
+from bot.cli.report import register as register_report  # noqa: E402
+from bot.cli.requests import register as register_requests  # noqa: E402
+
+register_requests(app)
+register_report(app)
+
+from bot.cli.chat import register as register_chat  # noqa: E402
+
+register_chat(app)
+
+
+def main() -> None:
+    """Run the command line."""
+    app()

@@ -1,0 +1,1 @@
+"""Every action a person can take, as one typed function each."""

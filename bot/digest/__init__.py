@@ -1,0 +1,1 @@
+"""The business manager's daily digest and weekly summary."""

@@ -1,0 +1,1 @@
+"""The step function over time and the inbound pipeline."""

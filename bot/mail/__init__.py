@@ -1,0 +1,1 @@
+"""Mail as the bot reads and writes it: MIME, sender verification, rendering."""

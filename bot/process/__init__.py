@@ -1,0 +1,1 @@
+"""The process as data: working days, presets and the dated timeline."""

@@ -1,0 +1,1 @@
+"""The Rapid Review report: versions and the submission to the National Panel."""

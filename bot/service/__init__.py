@@ -1,0 +1,1 @@
+"""The running service: wiring, run loop, health, logs, demo."""

@@ -1,0 +1,177 @@
+"""The long-running service: APScheduler triggers the engine; the database holds all state."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import Config
+from bot.engine.step import Engine
+from bot.kernel import audit
+from bot.kernel.mailbox import MailboxError
+from bot.process.working_days import LONDON
+from bot.service.health import HealthState, serve
+from bot.service.wiring import build_engine, record_config_load
+from bot.store.db import transaction
+
+log = logging.getLogger(__name__)
+
+# The longest the mail watcher blocks, so that a stop request is noticed within seconds.
+WATCH_SLICE_SECONDS = 2.0
+
+
+class Service:
+    """Runs the engine until told to stop: a sweep every minute, mail as it arrives.
+
+    APScheduler holds only periodic triggers (the sweep and the 08:30 wake-up); every due
+    action lives in the database, so a restart repeats and loses nothing.
+    """
+
+    def __init__(
+        self, config: Config, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.engine: Engine = build_engine(config)
+        self.health = HealthState(chat_backend=config.settings.chat.backend)
+        self.stopping = threading.Event()
+        # The scheduler's triggers only wake the engine thread, which alone steps the engine
+        # and so alone uses the mailbox connection (IMAP clients are not thread-safe).
+        self.wake = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=LONDON,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.engine_thread = threading.Thread(target=self._run_engine, name="engine",
+                                              daemon=True)
+        self.health_server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        """Verify the audit trail, catch up on everything due, then start the triggers.
+
+        The health endpoints are bound first: a port already in use raises HealthServerError
+        before anything is recorded or sent, so a failed start-up sends nothing.
+        """
+        service = self.config.settings.service
+        if service.health_port:
+            self.health_server = serve(service.health_host, service.health_port, self.health,
+                                       self.engine.database)
+        now = self.clock()
+        record_config_load(self.engine, now)
+        with transaction(self.engine.database) as session:
+            broken = [check for check in audit.verify(session) if not check.ok]
+        for check in broken:
+            log.error("audit trail broken", extra={"partnership": check.partnership,
+                                                   "first_broken_entry": check.first_broken_id})
+        # Everything that fell due while the service was down runs now, once.
+        self.step()
+        self.scheduler.add_job(self.wake.set, IntervalTrigger(seconds=service.sweep_seconds),
+                               id="sweep")
+        # A wake-up at each whole hour and half hour keeps daily jobs (the 08:30 digest) on time
+        # even when the sweep interval is long.
+        self.scheduler.add_job(self.wake.set, CronTrigger(minute="0,30"), id="half-hourly")
+        self.scheduler.start()
+        self.health.scheduler_running = True
+        self.engine_thread.start()
+        if self.config.settings.chat.backend == "slack":
+            self._listen_to_slack()
+        log.info("service started", extra={"partnership": self.config.settings.partnership.key,
+                                           "mailbox": self.config.settings.mailbox.backend,
+                                           "chat": self.config.settings.chat.backend})
+
+    def _listen_to_slack(self) -> None:
+        # Votes and commands arrive on Slack's own threads; each change only wakes the engine
+        # thread, which sends the resulting messages on its next step.
+        from bot.adapters.chat.slack import serve
+
+        def listen() -> None:
+            try:
+                serve(self.config, self.engine.database, os.environ, on_change=self.wake.set)
+            except Exception as exc:
+                self.health.chat_error = f"{type(exc).__name__}: {exc}"
+                log.exception("the Slack listener stopped")
+
+        threading.Thread(target=listen, name="slack", daemon=True).start()
+
+    def step(self) -> None:
+        """Run one engine step now; errors are logged and reported, never fatal."""
+        now = self.clock()
+        try:
+            report = self.engine.step(now)
+        except MailboxError as exc:
+            self.health.poll_failed(str(exc))
+            self.health.step_finished(now, 0, str(exc))
+            log.warning("mailbox unavailable", extra={"error": str(exc)})
+            return
+        except Exception as exc:
+            self.health.step_finished(now, 0, f"{type(exc).__name__}: {exc}")
+            log.exception("step failed")
+            return
+        if report.mailbox_error is not None:
+            self.health.poll_failed(report.mailbox_error)
+        else:
+            self.health.poll_succeeded(now)
+        self.health.step_finished(now, len(report.dispatch.sent), None)
+        if not report.idle:
+            log.info("step", extra={"fetched": report.fetched,
+                                    "handled": len(report.handled),
+                                    "actions": len(report.actions),
+                                    "sent": len(report.dispatch.sent),
+                                    "retried": len(report.dispatch.retried),
+                                    "dead": len(report.dispatch.dead)})
+
+    def _run_engine(self) -> None:
+        # Step when woken, and otherwise wait on the mailbox in short slices (IMAP IDLE where
+        # the server offers it), stepping as soon as mail arrives.
+        while not self.stopping.is_set():
+            if self.wake.is_set():
+                self.wake.clear()
+                self.step()
+            try:
+                arrived = self.engine.mailbox.wait_for_mail(WATCH_SLICE_SECONDS)
+            except MailboxError as exc:
+                self.health.poll_failed(str(exc))
+                self.stopping.wait(WATCH_SLICE_SECONDS)
+                continue
+            # Mail, or a mailbox answering again after a failure, is worth a step at once.
+            if arrived or self.health.last_poll_error is not None:
+                self.step()
+
+    def stop(self) -> None:
+        """Stop taking work, let the step in flight finish, release connections."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        log.info("service stopping")
+        self.scheduler.shutdown(wait=True)
+        self.health.scheduler_running = False
+        # The engine thread finishes the step in flight, then sees the stop within one slice.
+        self.engine_thread.join(timeout=WATCH_SLICE_SECONDS * 3)
+        self.engine.mailbox.close()
+        self.engine.database.dispose()
+        if self.health_server is not None:
+            self.health_server.shutdown()
+        log.info("service stopped")
+
+    def run_until_signalled(self) -> None:
+        """Start, then wait for SIGTERM or SIGINT and stop cleanly."""
+        def on_signal(number: int, _frame: FrameType | None) -> None:
+            log.info("signal received", extra={"signal": signal.Signals(number).name})
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        self.stopping.wait()
+        self.stopping.clear()
+        self.stop()
