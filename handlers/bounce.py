@@ -11,9 +11,8 @@ from sqlmodel import col, select
 from bot.agencies.requests import agency_for_sender, note_contact_problem
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.kernel import audit
-from bot.kernel.outbox import enqueue_mail
 from bot.mail.mime import body_text, header, message_ids, sender_address, subject
-from bot.mail.render import render_email
+from bot.mail.notify import notify
 from bot.store.models import Case, InboundMessage, OutboxMessage
 
 name = "bounce"
@@ -122,19 +121,11 @@ def _bounced(
     case = session.get(Case, sent.case_id) if sent.case_id else None
     agency = agency_for_sender(config, recipient)
     stand_in = agency and (agency.alternate or agency.escalation)
-    email = render_email(
-        "bounce_alert", recipient_names=manager.name,
-        case_reference=case.reference if case else "",
-        recipient=recipient, diagnostic=diagnostic, what=sent.purpose.replace("_", " "),
-        alternate=stand_in.email if (stand_in and requests) else "",
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        session, partnership=sent.partnership, key=f"bounce:{sent.id}:{recipient}",
-        purpose="bounce_alert", sender=settings.mailbox.address,
-        sender_name=settings.partnership.name, to=[manager.email], subject=email.subject,
-        text=email.text, html=email.html, now=context.now, case_id=sent.case_id,
-    )
+    notify(session, config, "bounce_alert", to=[manager.email], key=f"bounce:{sent.id}:{recipient}",
+           now=context.now, case_id=sent.case_id, values=dict(
+               recipient_names=manager.name, case_reference=case.reference if case else "",
+               recipient=recipient, diagnostic=diagnostic, what=sent.purpose.replace("_", " "),
+               alternate=stand_in.email if (stand_in and requests) else ""))
 
 
 def _status_blocks(part: Message) -> list[Message]:

@@ -9,9 +9,9 @@ from sqlmodel import col, select
 from bot.cases.correspondence import find_case
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.kernel import audit
-from bot.kernel.outbox import Attachment, enqueue_mail
+from bot.kernel.outbox import Attachment
 from bot.mail.mime import sender_address
-from bot.mail.render import render_email
+from bot.mail.notify import notify
 from bot.store.models import Case, InboundMessage, Milestone
 
 name = "panel_reply"
@@ -48,16 +48,8 @@ def _tell_business_manager(
     awaiting = context.session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == "national_panel_reply",
         col(Milestone.status).in_(["pending", "overdue"]))).first()
-    email = render_email(
-        "panel_reply_notice", recipient_name=manager.name, case_reference=case.reference,
-        received_at=row.received_at, first=first, awaiting_decision=awaiting is not None,
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        context.session, partnership=case.partnership,
-        key=f"{case.reference}:panel_reply:{row.id}", purpose="panel_reply_notice",
-        sender=settings.mailbox.address, sender_name=settings.partnership.name,
-        to=[manager.email], subject=email.subject, text=email.text, html=email.html,
-        now=context.now, case_id=case.id,
-        attachments=[Attachment("national-panel-reply.eml", row.raw)],
-    )
+    notify(context.session, context.config, "panel_reply_notice", to=[manager.email],
+           key=f"{case.reference}:panel_reply:{row.id}", now=context.now, case_id=case.id,
+           attachments=[Attachment("national-panel-reply.eml", row.raw)], values=dict(
+               recipient_name=manager.name, case_reference=case.reference,
+               received_at=row.received_at, first=first, awaiting_decision=awaiting is not None))

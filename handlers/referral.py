@@ -21,9 +21,9 @@ from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.kernel import audit
-from bot.kernel.outbox import Attachment, enqueue_mail
+from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment, attachments, sender_address
-from bot.mail.render import render_email
+from bot.mail.notify import notify
 from bot.mail.senders import known_sender
 from bot.store.models import Case, InboundMessage, Milestone
 
@@ -109,18 +109,11 @@ def _record_child(case: Case, config: Config, form: ReferralForm) -> None:
 def _acknowledge(context: InboundContext, case: Case, row: InboundMessage, referrer: str) -> None:
     config = context.config
     settings = config.settings
-    email = render_email(
-        "referral_ack", case_reference=case.reference, received_at=row.received_at,
-        partnership=settings.partnership.name, mailbox=settings.mailbox.address,
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        context.session, partnership=case.partnership, key=f"{case.reference}:referral_ack",
-        purpose="referral_ack", sender=settings.mailbox.address,
-        sender_name=settings.partnership.name, to=[referrer], subject=email.subject,
-        text=email.text, html=email.html, now=context.now, case_id=case.id,
-        in_reply_to=row.message_id, auto_submitted="auto-replied",
-    )
+    notify(context.session, context.config, "referral_ack", to=[referrer],
+           key=f"{case.reference}:referral_ack", now=context.now, case_id=case.id,
+           in_reply_to=row.message_id, auto_submitted="auto-replied", values=dict(
+               case_reference=case.reference, received_at=row.received_at,
+               partnership=settings.partnership.name, mailbox=settings.mailbox.address))
     _done(context, case, "acknowledge")
     if "acknowledged" in TRANSITIONS[case.status]:
         transition(context.session, case, "acknowledged", "bot", context.now)
@@ -141,22 +134,15 @@ def _copy_partners(
         files = [Attachment("referral.eml", row.raw, "application", "octet-stream")]
     decision = context.session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == "partner_decision")).first()
-    email = render_email(
-        "referral_copy", case_reference=case.reference, received_at=row.received_at,
-        day0=f"{case.day0:%A} {case.day0.day} {case.day0:%B %Y}", referrer=referrer,
-        decision_due=decision.due_at if decision else None,
-        recipient_names=", ".join(person.name for person in members),
-        attached=", ".join(found.filename for found in kept),
-        missing=", ".join(FIELD_NAMES[field] for field in missing),
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        context.session, partnership=case.partnership, key=f"{case.reference}:referral_copy",
-        purpose="referral_copy", sender=settings.mailbox.address,
-        sender_name=settings.partnership.name, to=[person.email for person in members],
-        subject=email.subject, text=email.text, html=email.html, now=context.now,
-        case_id=case.id, attachments=files,
-    )
+    notify(context.session, context.config, "referral_copy",
+           to=[person.email for person in members], key=f"{case.reference}:referral_copy",
+           now=context.now, case_id=case.id, attachments=files, values=dict(
+               case_reference=case.reference, received_at=row.received_at,
+               day0=f"{case.day0:%A} {case.day0.day} {case.day0:%B %Y}", referrer=referrer,
+               decision_due=decision.due_at if decision else None,
+               recipient_names=", ".join(person.name for person in members),
+               attached=", ".join(found.filename for found in kept),
+               missing=", ".join(FIELD_NAMES[field] for field in missing)))
     _done(context, case, "partners_copied")
 
 
@@ -169,21 +155,16 @@ def _flag_incomplete(
     if settings.intake.return_incomplete and referrer != manager.email.lower():
         people.append((referrer, "colleague", True))
     for address, greeting, to_referrer in people:
-        email = render_email(
-            "incomplete_referral", case_reference=case.reference, received_at=row.received_at,
-            missing=[FIELD_NAMES[field] for field in missing], missing_count=len(missing),
-            recipient_names=greeting, to_referrer=to_referrer, mailbox=settings.mailbox.address,
-            signature=settings.partnership.signature or settings.partnership.name,
-        )
-        enqueue_mail(
-            context.session, partnership=case.partnership,
+        notify(
+            context.session, context.config, "incomplete_referral", to=[address],
             key=f"{case.reference}:incomplete:{'referrer' if to_referrer else 'manager'}",
-            purpose="incomplete_referral", sender=settings.mailbox.address,
-            sender_name=settings.partnership.name, to=[address], subject=email.subject,
-            text=email.text, html=email.html, now=context.now, case_id=case.id,
+            now=context.now, case_id=case.id,
             in_reply_to=row.message_id if to_referrer else None,
-            auto_submitted="auto-replied" if to_referrer else "auto-generated",
-        )
+            auto_submitted="auto-replied" if to_referrer else "auto-generated", values=dict(
+                case_reference=case.reference, received_at=row.received_at,
+                missing=[FIELD_NAMES[field] for field in missing], missing_count=len(missing),
+                recipient_names=greeting, to_referrer=to_referrer,
+                mailbox=settings.mailbox.address))
 
 
 def _done(context: InboundContext, case: Case, key: str) -> None:

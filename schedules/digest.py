@@ -18,8 +18,7 @@ from sqlmodel import select
 from bot.config import Config
 from bot.digest.build import build_daily_digest, build_weekly_summary
 from bot.kernel.actions import ActionContext, action, periodic
-from bot.kernel.outbox import enqueue_mail
-from bot.mail.render import render_email
+from bot.mail.notify import notify
 from bot.process.working_days import as_aware
 from bot.store.models import PlannedAction
 
@@ -137,13 +136,5 @@ def _plan(context: ActionContext, day: date) -> None:
 def _queue(context: ActionContext, purpose: str, key: str, **values: object) -> None:
     settings = context.config.settings
     manager = settings.business_manager
-    email = render_email(
-        purpose, recipient_name=manager.name,
-        signature=settings.partnership.signature or settings.partnership.name, **values,
-    )
-    enqueue_mail(
-        context.session, partnership=settings.partnership.key, key=key, purpose=purpose,
-        sender=settings.mailbox.address, sender_name=settings.partnership.name,
-        to=[manager.email], subject=email.subject, text=email.text, html=email.html,
-        now=context.now,
-    )
+    notify(context.session, context.config, purpose, to=[manager.email], key=key,
+           now=context.now, values={"recipient_name": manager.name, **values})

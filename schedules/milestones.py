@@ -6,8 +6,7 @@ from sqlmodel import select
 
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, action
-from bot.kernel.outbox import enqueue_mail
-from bot.mail.render import render_email
+from bot.mail.notify import notify
 from bot.process.preset import SUBMISSION_KEY
 from bot.process.working_days import as_aware
 from bot.store.models import Case, Milestone, PlannedAction
@@ -49,17 +48,10 @@ def _tell_business_manager(
     settings = context.config.settings
     calendar = context.config.calendar
     manager = settings.business_manager
-    email = render_email(
-        purpose,
-        recipient_name=manager.name, case_reference=case.reference,
-        milestone_label=milestone.label, due=milestone.due_at, statutory=milestone.statutory,
-        today_day=calendar.day_number(case.day0, calendar.local_date(context.now)),
-        submission_day=context.config.preset.milestone(SUBMISSION_KEY).day or "-",
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        context.session, partnership=case.partnership, key=planned.key, purpose=purpose,
-        sender=settings.mailbox.address, sender_name=settings.partnership.name,
-        to=[manager.email], subject=email.subject, text=email.text, html=email.html,
-        now=context.now, case_id=case.id,
-    )
+    notify(context.session, context.config, purpose, to=[manager.email], key=planned.key,
+           now=context.now, case_id=case.id, values=dict(
+               recipient_name=manager.name, case_reference=case.reference,
+               milestone_label=milestone.label, due=milestone.due_at,
+               statutory=milestone.statutory,
+               today_day=calendar.day_number(case.day0, calendar.local_date(context.now)),
+               submission_day=context.config.preset.milestone(SUBMISSION_KEY).day or "-"))

@@ -13,8 +13,7 @@ from bot.kernel import audit
 from bot.kernel.actions import ActionContext, action
 from bot.kernel.events import Event, subscribe
 from bot.kernel.mailbox import MailboxError
-from bot.kernel.outbox import enqueue_mail
-from bot.mail.render import render_email
+from bot.mail.notify import notify
 from bot.report.submission import (
     CONFIRM_AFTER,
     CONFIRM_ATTEMPTS,
@@ -147,13 +146,7 @@ def _warn(session: Session, config: Config, case: Case, now: datetime, check: st
     if leads:
         people += [(m.name, m.email) for m in members(config) if m.role == "lead"]
     for name, address in people:
-        email = render_email("submission_risk", recipient_name=name,
-                             case_reference=case.reference, problem=problem,
-                             signature=settings.partnership.signature or settings.partnership.name)
-        enqueue_mail(
-            session, partnership=case.partnership,
-            key=f"{case.reference}:risk:{check}:{address.lower()}", purpose="submission_risk",
-            sender=settings.mailbox.address, sender_name=settings.partnership.name,
-            to=[address], subject=email.subject, text=email.text, html=email.html,
-            now=now, case_id=case.id,
-        )
+        notify(session, config, "submission_risk", to=[address],
+               key=f"{case.reference}:risk:{check}:{address.lower()}", now=now,
+               case_id=case.id, values=dict(recipient_name=name,
+                                            case_reference=case.reference, problem=problem))

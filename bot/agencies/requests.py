@@ -12,8 +12,8 @@ from bot.cases.lifecycle import mark_milestone_done, plan_action
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Agency, Config, Person
 from bot.kernel import audit
-from bot.kernel.outbox import Attachment, enqueue_mail
-from bot.mail.render import render_email
+from bot.kernel.outbox import Attachment
+from bot.mail.notify import notify
 from bot.process.timeline import plan, reminder_at
 from bot.process.working_days import as_aware
 from bot.store.models import AgencyRequest, Case, Milestone, PlannedAction
@@ -325,21 +325,14 @@ def tell_agency(
     people = recipients(config, request)
     attachments = _request_attachments(config, case, request, found) if (
         purpose == "agency_request") else []
-    email = render_email(
-        purpose, agency_name=found.name, case_reference=case.reference, due=request.due_at,
-        recipient_names=", ".join(person.name for person in people),
-        partnership=settings.partnership.name,
-        signature=settings.partnership.signature or settings.partnership.name,
-        mailbox=settings.mailbox.address, form_attached=bool(settings.agency_requests.form_path),
-        meeting_invite=any(a.subtype == "calendar" for a in attachments),
-    )
-    enqueue_mail(
-        session, partnership=case.partnership,
-        key=f"{case.reference}:agency:{request.agency_key}:{key_suffix}", purpose=purpose,
-        sender=settings.mailbox.address, sender_name=settings.partnership.name,
-        to=[person.email for person in people], subject=email.subject, text=email.text,
-        html=email.html, now=now, case_id=case.id, attachments=attachments,
-    )
+    notify(session, config, purpose, to=[person.email for person in people],
+           key=f"{case.reference}:agency:{request.agency_key}:{key_suffix}", now=now,
+           case_id=case.id, attachments=attachments, values=dict(
+               agency_name=found.name, case_reference=case.reference, due=request.due_at,
+               recipient_names=", ".join(person.name for person in people),
+               partnership=settings.partnership.name, mailbox=settings.mailbox.address,
+               form_attached=bool(settings.agency_requests.form_path),
+               meeting_invite=any(a.subtype == "calendar" for a in attachments)))
 
 
 def tell_escalation(
@@ -352,22 +345,15 @@ def tell_escalation(
     manager = settings.business_manager
     senior = found.escalation or found.alternate or found.contacts[0]
     calendar = config.calendar
-    email = render_email(
-        "agency_escalation", agency_name=found.name, case_reference=case.reference,
-        due=request.due_at, recipient_names=senior.name, partnership=settings.partnership.name,
-        signature=settings.partnership.signature or settings.partnership.name,
-        working_days_late=calendar.working_days_between(
-            calendar.local_date(request.due_at or now), calendar.local_date(now)),
-        contacts=", ".join(person.email for person in found.contacts),
-    )
-    enqueue_mail(
-        session, partnership=case.partnership,
-        key=f"{case.reference}:agency:{request.agency_key}:escalation:{number}:"
-            f"{request.due_at:%Y%m%dT%H%M}",
-        purpose="agency_escalation", sender=settings.mailbox.address,
-        sender_name=settings.partnership.name, to=[senior.email], cc=[manager.email],
-        subject=email.subject, text=email.text, html=email.html, now=now, case_id=case.id,
-    )
+    notify(session, config, "agency_escalation", to=[senior.email], cc=[manager.email],
+           key=f"{case.reference}:agency:{request.agency_key}:escalation:{number}:"
+               f"{request.due_at:%Y%m%dT%H%M}",
+           now=now, case_id=case.id, values=dict(
+               agency_name=found.name, case_reference=case.reference, due=request.due_at,
+               recipient_names=senior.name, partnership=settings.partnership.name,
+               working_days_late=calendar.working_days_between(
+                   calendar.local_date(request.due_at or now), calendar.local_date(now)),
+               contacts=", ".join(person.email for person in found.contacts)))
 
 
 def _tell_business_manager(
@@ -376,19 +362,11 @@ def _tell_business_manager(
 ) -> None:
     found = agency(config, request.agency_key)
     settings = config.settings
-    email = render_email(
-        "agency_flag", agency_name=found.name, case_reference=case.reference,
-        due=request.due_at, kind=kind.replace("_", " "),
-        recipient_names=settings.business_manager.name,
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        session, partnership=case.partnership,
-        key=f"{case.reference}:agency:{request.agency_key}:flag:{kind}:{inbound_id or at}",
-        purpose="agency_flag", sender=settings.mailbox.address,
-        sender_name=settings.partnership.name, to=[settings.business_manager.email],
-        subject=email.subject, text=email.text, html=email.html, now=at, case_id=case.id,
-    )
+    notify(session, config, "agency_flag", to=[settings.business_manager.email],
+           key=f"{case.reference}:agency:{request.agency_key}:flag:{kind}:{inbound_id or at}",
+           now=at, case_id=case.id, values=dict(
+               agency_name=found.name, case_reference=case.reference, due=request.due_at,
+               kind=kind.replace("_", " "), recipient_names=settings.business_manager.name))
 
 
 def _request_attachments(

@@ -17,8 +17,8 @@ from bot.config import Config
 from bot.kernel import audit
 from bot.kernel.chat import BallotOption, BallotView
 from bot.kernel.events import publish
-from bot.kernel.outbox import Attachment, enqueue_chat, enqueue_mail
-from bot.mail.render import render_email
+from bot.kernel.outbox import Attachment, enqueue_chat
+from bot.mail.notify import notify
 from bot.process.preset import partners_needed
 from bot.process.working_days import WorkingCalendar, as_aware
 from bot.store.models import (
@@ -603,17 +603,10 @@ def _feed_back(
     if not case.referrer_email:
         return
     decision = {option.value: option.label for option in DECISION_OPTIONS}[outcome]
-    email = render_email(
-        "decision_feedback", case_reference=case.reference, decision=decision,
-        rationale=rationale, partnership=settings.partnership.name,
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        session, partnership=case.partnership, key=f"{case.reference}:decision_feedback",
-        purpose="decision_feedback", sender=settings.mailbox.address,
-        sender_name=settings.partnership.name, to=[case.referrer_email],
-        subject=email.subject, text=email.text, html=email.html, now=now, case_id=case.id,
-    )
+    notify(session, config, "decision_feedback", to=[case.referrer_email],
+           key=f"{case.reference}:decision_feedback", now=now, case_id=case.id, values=dict(
+               case_reference=case.reference, decision=decision, rationale=rationale,
+               partnership=settings.partnership.name))
     if "decision_feedback" in {milestone.key for milestone in config.preset.milestones}:
         mark_milestone_done(session, config, case, "decision_feedback", now, "bot")
 
@@ -626,44 +619,30 @@ def _alert(
     manager = settings.business_manager
     votes = _votes(session, ballot)
     labels = {option.value: option.label for option in OPTIONS[ballot.kind]}
-    email = render_email(
-        "ballot_alert", recipient_name=manager.name, case_reference=case.reference,
-        kind="partner decision" if ballot.kind == "decision" else "report sign-off",
-        ballot=ballot.kind, reason=reason, closes_at=ballot.closes_at, needed=ballot.needed,
-        votes=[(PARTNER_LABELS[vote.partner_key], vote.member_name or vote.member_email,
-                labels.get(vote.choice, vote.choice), vote.rationale) for vote in votes],
-        waiting=[label for partner, label in PARTNER_LABELS.items()
-                 if partner not in {vote.partner_key for vote in votes}],
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
-    enqueue_mail(
-        session, partnership=case.partnership, key=key, purpose=f"ballot_{reason}",
-        sender=settings.mailbox.address, sender_name=settings.partnership.name,
-        to=[manager.email], subject=email.subject, text=email.text, html=email.html, now=now,
-        case_id=case.id,
-    )
+    notify(session, config, f"ballot_{reason}", template="ballot_alert", to=[manager.email],
+           key=key, now=now, case_id=case.id, values=dict(
+               recipient_name=manager.name, case_reference=case.reference,
+               kind="partner decision" if ballot.kind == "decision" else "report sign-off",
+               ballot=ballot.kind, reason=reason, closes_at=ballot.closes_at,
+               needed=ballot.needed,
+               votes=[(PARTNER_LABELS[vote.partner_key], vote.member_name or vote.member_email,
+                       labels.get(vote.choice, vote.choice), vote.rationale) for vote in votes],
+               waiting=[label for partner, label in PARTNER_LABELS.items()
+                        if partner not in {vote.partner_key for vote in votes}]))
 
 
 def _ask_for_signoff(
     session: Session, config: Config, case: Case, ballot: Ballot, now: datetime
 ) -> None:
-    settings = config.settings
     attachments = _report_attachments(session, case, ballot.report_sha256 or "")
     for member in members(config):
-        email = render_email(
-            "signoff_request", recipient_name=member.name, case_reference=case.reference,
-            partner=PARTNER_LABELS[member.partner_key], role=member.role,
-            report_sha256=ballot.report_sha256, closes_at=ballot.closes_at,
-            needed=ballot.needed, attached=bool(attachments),
-            signature=settings.partnership.signature or settings.partnership.name,
-        )
-        enqueue_mail(
-            session, partnership=case.partnership,
-            key=signoff_request_key(case, ballot, member.email), purpose="signoff_request",
-            sender=settings.mailbox.address, sender_name=settings.partnership.name,
-            to=[member.email], subject=email.subject, text=email.text, html=email.html,
-            now=now, case_id=case.id, attachments=attachments,
-        )
+        notify(session, config, "signoff_request", to=[member.email],
+               key=signoff_request_key(case, ballot, member.email), now=now, case_id=case.id,
+               attachments=attachments, values=dict(
+                   recipient_name=member.name, case_reference=case.reference,
+                   partner=PARTNER_LABELS[member.partner_key], role=member.role,
+                   report_sha256=ballot.report_sha256, closes_at=ballot.closes_at,
+                   needed=ballot.needed, attached=bool(attachments)))
 
 
 def signoff_request_key(case: Case, ballot: Ballot, email: str) -> str:

@@ -14,9 +14,9 @@ from bot.cases.lifecycle import mark_milestone_done, plan_action
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
 from bot.kernel import audit
-from bot.kernel.outbox import Attachment, enqueue_mail
+from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment
-from bot.mail.render import render_email
+from bot.mail.notify import notify
 from bot.process.preset import SUBMISSION_KEY
 from bot.store.models import Ballot, Case, Document, Milestone, OutboxMessage, Vote
 
@@ -116,18 +116,6 @@ def queue_submission(
     votes = session.exec(select(Vote).where(Vote.ballot_id == ballot.id)
                          .order_by(col(Vote.cast_at))).all()
     names = {(m.partner_key, m.email.lower()): m.name for m in members(config)}
-    email = render_email(
-        "submission", partnership=settings.partnership.name, case_reference=case.reference,
-        decision=(case.decision or "rapid_review").replace("_", " "),
-        rationale=case.decision_rationale or "", late=late, filename=document.filename,
-        recommendation=REVIEW_RECOMMENDATIONS.get(case.review_recommendation or ""),
-        recommendation_rationale=case.review_rationale or "",
-        report_sha256=report_sha256,
-        signers=[(PARTNER_LABELS.get(v.partner_key, v.partner_key),
-                  names.get((v.partner_key, v.member_email.lower()), v.member_email),
-                  v.cast_at) for v in votes if v.choice == "approve"],
-        signature=settings.partnership.signature or settings.partnership.name,
-    )
     suffix = Path(document.filename).suffix.lower()
     # A submission held at the cut-off, or given up on, is replaced, never sent as well; the
     # new one has a key of its own, or queueing it would only find the old row again.
@@ -137,16 +125,21 @@ def queue_submission(
     key = (submission_key(case, report_sha256) + (":late" if late else "")
            + (f":attempt{len(earlier) + 1}" if earlier else ""))
     not_before = max(now, case.submission_hold_until or now)
-    row = enqueue_mail(
-        session, partnership=case.partnership, key=key,
-        purpose="submission", sender=settings.mailbox.address,
-        sender_name=settings.partnership.name, to=[settings.national_panel.email],
-        cc=[settings.business_manager.email], subject=email.subject, text=email.text,
-        html=email.html, now=now, case_id=case.id,
+    row = notify(
+        session, config, "submission", to=[settings.national_panel.email],
+        cc=[settings.business_manager.email], key=key, now=now, case_id=case.id,
         attachments=[Attachment(document.filename, content, "application",
                                 REPORT_SUFFIXES.get(suffix, "octet-stream"))],
-        not_before=not_before, send_by=None if late_go_ahead else cutoff,
-    )
+        not_before=not_before, send_by=None if late_go_ahead else cutoff, values=dict(
+            partnership=settings.partnership.name, case_reference=case.reference,
+            decision=(case.decision or "rapid_review").replace("_", " "),
+            rationale=case.decision_rationale or "", late=late, filename=document.filename,
+            recommendation=REVIEW_RECOMMENDATIONS.get(case.review_recommendation or ""),
+            recommendation_rationale=case.review_rationale or "",
+            report_sha256=report_sha256,
+            signers=[(PARTNER_LABELS.get(v.partner_key, v.partner_key),
+                      names.get((v.partner_key, v.member_email.lower()), v.member_email),
+                      v.cast_at) for v in votes if v.choice == "approve"]))
     audit.record(session, case.partnership, actor, "submission_queued", now, case.id,
                  sha256=report_sha256, late=late, outbox_id=row.id)
     plan_action(session, case, f"{row.idempotency_key}:confirm:1", "confirm_submission",
@@ -237,20 +230,11 @@ def record_submitted(
             AgencyRequest.case_id == case.id))}
         people += [(c.name, c.email) for a in config.settings.agencies if a.key in asked
                    for c in a.contacts]
-    settings = config.settings
     for name, address in dict((email, (name, email)) for name, email in people).values():
-        email = render_email(
-            "submission_outcome", recipient_name=name, case_reference=case.reference,
-            sent_at=row.sent_at, late=case.submitted_late,
-            signature=settings.partnership.signature or settings.partnership.name,
-        )
-        enqueue_mail(
-            session, partnership=case.partnership,
-            key=f"{case.reference}:submitted:{address.lower()}", purpose="submission_outcome",
-            sender=settings.mailbox.address, sender_name=settings.partnership.name,
-            to=[address], subject=email.subject, text=email.text, html=email.html, now=now,
-            case_id=case.id,
-        )
+        notify(session, config, "submission_outcome", to=[address],
+               key=f"{case.reference}:submitted:{address.lower()}", now=now, case_id=case.id,
+               values=dict(recipient_name=name, case_reference=case.reference,
+                           sent_at=row.sent_at, late=case.submitted_late))
 
 
 def plan_risk_checks(session: Session, config: Config, case: Case) -> None:
