@@ -7,7 +7,8 @@ from email.message import EmailMessage
 
 from sqlmodel import col, select
 
-from bot.ballots.lifecycle import VoteRefused, cast_vote, member_by_email
+from bot.ballots.members import VoteRefused, member_by_email
+from bot.ballots.voting import cast_vote
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.senders import verified_sender
 from bot.store.models import Ballot, InboundMessage, OutboxMessage

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from bot.ballots.lifecycle import (
-    close_at_deadline,
-    open_decision_ballot,
-    remind_partners,
-    warn_if_at_risk,
-)
+from bot.ballots.chasing import remind_partners, warn_if_at_risk
+from bot.ballots.lifecycle import close_at_deadline, open_decision_ballot
 from bot.kernel.actions import ActionContext, action
 from bot.kernel.events import Event, subscribe
 from bot.store.models import PlannedAction

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.ballots.lifecycle import members
+from bot.ballots.members import members
 from bot.config import Config
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, action

@@ -10,14 +10,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from bot.ballots.lifecycle import (
-    BallotRefused,
-    VoteRefused,
-    ballot_for_case,
-    cast_vote,
-    member_by_name,
-    reopen_ballot,
-)
+from bot.ballots.lifecycle import BallotRefused, ballot_for_case, reopen_ballot
+from bot.ballots.members import VoteRefused, member_by_name
+from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import CaseNotFound, find_case
 from bot.config import Config, ConfigError, load_config, missing_secrets
 from bot.kernel.outbox import Dispatcher

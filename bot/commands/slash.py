@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from bot.agencies import requests as agency_requests
-from bot.ballots.lifecycle import ballot_view, short_time
+from bot.ballots.views import ballot_view, short_time
 from bot.cases.lifecycle import CaseNotFound, find_case
 from bot.cases.states import OPEN_STATUSES
 from bot.config import Config

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from bot.ballots.lifecycle import PARTNER_LABELS, members, open_signoff_ballot
+from bot.ballots.lifecycle import open_signoff_ballot
+from bot.ballots.members import PARTNER_LABELS, members
 from bot.cases.documents import store_document
 from bot.cases.lifecycle import mark_milestone_done, plan_action
 from bot.cases.states import TRANSITIONS, transition

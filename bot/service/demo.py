@@ -20,7 +20,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from sqlmodel import col, select
 
-from bot.ballots.lifecycle import ballot_for_case, cast_vote, members
+from bot.ballots.lifecycle import ballot_for_case
+from bot.ballots.members import members
+from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import mark_milestone_done
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config, config_from_document

@@ -13,7 +13,9 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.ballots.lifecycle import ballot_for_case, cast_vote, members
+from bot.ballots.lifecycle import ballot_for_case
+from bot.ballots.members import members
+from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import open_case
 from bot.cli.main import app
 from bot.config import config_from_document

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.ballots.lifecycle import ballot_for_case, cast_vote, members
+from bot.ballots.lifecycle import ballot_for_case
+from bot.ballots.members import members
+from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import open_case
 from bot.config import Config, config_from_document
 from bot.engine.step import Engine

@@ -21,20 +21,14 @@ from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.ballots.lifecycle import (
-    OPTIONS,
-    VoteRefused,
-    cast_vote,
-    member_by_slack_user,
-    members,
-    receipt_seen,
-    refuse_vote,
-    remember_receipt,
-)
+from bot.ballots.members import VoteRefused, member_by_slack_user, members
+from bot.ballots.views import OPTIONS
+from bot.ballots.voting import cast_vote, refuse_vote
 from bot.commands.slash import run_command
 from bot.config import Config, SlackSettings
 from bot.kernel import audit
 from bot.kernel.chat import BallotView, ChatError, TransientChatError, ballot_text
+from bot.kernel.receipts import receipt_seen, remember_receipt
 from bot.store.db import transaction
 from bot.store.models import Ballot
 
