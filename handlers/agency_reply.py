@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
-from bot.agencies.requests import agency_for_sender, record_agency_reply
+from bot.agencies.requests import record_agency_reply
 from bot.cases.correspondence import find_case
 from bot.cases.documents import store_document
 from bot.cases.intake import is_report_upload, looks_like_referral
@@ -45,7 +45,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     """Apply an agency's reply to its request on the case it belongs to."""
     config = context.config
     sender = sender_address(message)
-    agency = agency_for_sender(config, sender) if sender else None
+    agency = config.settings.agency_for_sender(sender) if sender else None
     if agency is None or is_report_upload(config, sender, message):
         return None
     files = attachments(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
-from bot.agencies.requests import agency_for_sender, note_contact_problem
+from bot.agencies.requests import note_contact_problem
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import header, new_text, sender_address, subject
 from bot.mail.senders import verified_sender
@@ -84,7 +84,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
 def _note_absence(context: InboundContext, row: InboundMessage, message: EmailMessage) -> None:
     config = context.config
     sender = sender_address(message)
-    agency = agency_for_sender(config, sender) if sender else None
+    agency = config.settings.agency_for_sender(sender) if sender else None
     # Only a named contact being away moves chasing, and only when the mail is really theirs.
     if agency is None or sender not in {person.email.lower() for person in agency.contacts}:
         return

@@ -8,7 +8,7 @@ from email.message import EmailMessage, Message
 
 from sqlmodel import col, select
 
-from bot.agencies.requests import agency_for_sender, note_contact_problem
+from bot.agencies.requests import note_contact_problem
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.kernel import audit
 from bot.mail.mime import body_text, header, message_ids, sender_address, subject
@@ -119,7 +119,7 @@ def _bounced(
     if sent.purpose == "bounce_alert" or recipient == manager.email.lower():
         return
     case = session.get(Case, sent.case_id) if sent.case_id else None
-    agency = agency_for_sender(config, recipient)
+    agency = config.settings.agency_for_sender(recipient)
     stand_in = agency and (agency.alternate or agency.escalation)
     notify(session, config, "bounce_alert", to=[manager.email], key=f"bounce:{sent.id}:{recipient}",
            now=context.now, case_id=sent.case_id, values=dict(

@@ -24,7 +24,6 @@ from bot.kernel import audit
 from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment, attachments, sender_address
 from bot.mail.notify import notify
-from bot.mail.senders import known_sender
 from bot.store.models import Case, InboundMessage, Milestone
 
 name = "referral"
@@ -53,9 +52,10 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
         return None
     match = find_case(context.session, config, message, None)
     if match is not None:
+        who = config.settings.known_sender(sender)
         return Outcome("quarantined", "case_mail",
-                       f"a message on {match.case.reference} from {known_sender(config, sender)}"
-                       " that no handler took", case_id=match.case.id)
+                       f"a message on {match.case.reference} from {who} that no handler took",
+                       case_id=match.case.id)
     files = attachments(message)
     if not looks_like_referral(message, files):
         return None

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.agencies.requests import (
-    CLOSED_STATUSES,
-    plan_next_escalation,
-    request_agencies,
-    tell_agency,
-    tell_escalation,
-)
+from bot.agencies.chasing import plan_next_escalation
+from bot.agencies.contacts import tell_agency, tell_escalation
+from bot.agencies.requests import CLOSED_STATUSES, request_agencies
 from bot.kernel.actions import ActionContext, action
 from bot.kernel.events import Event, subscribe
 from bot.store.models import AgencyRequest, Case, PlannedAction

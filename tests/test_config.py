@@ -11,13 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.config import (
-    Config,
-    ConfigError,
-    config_from_document,
-    load_config,
-    missing_secrets,
-)
+from bot.config import Config, ConfigError, config_from_document, load_config, missing_secrets
 from bot.kernel.mailbox import MemoryCursorStore
 from bot.process.preset import load_preset, preset_names
 from bot.service.wiring import database_url, open_mailbox

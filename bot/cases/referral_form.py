@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from xml.etree import ElementTree
 
-from bot.config import Agency
+from bot.settings import Agency
 
 WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 # A form's document.xml larger than this is not read (a zip bomb is not a referral form).

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from bot.agencies.requests import agency_for_sender
 from bot.config import Config
 from bot.mail.mime import address_domain, sender_address
 
@@ -41,7 +40,7 @@ def verified_sender(config: Config, message: Message) -> SenderCheck:
     if not address.isascii():
         return SenderCheck(False, address, f"{address} is not a plain ASCII address (a "
                                            "look-alike of a configured domain?)")
-    who = known_sender(config, address)
+    who = config.settings.known_sender(address)
     if who is None:
         return SenderCheck(False, address,
                            f"{address} is not a configured contact or agency domain")
@@ -56,23 +55,6 @@ def verified_sender(config: Config, message: Message) -> SenderCheck:
                                            f"authentication results{note}")
     return _judge(address, who, results)
 
-
-def known_sender(config: Config, address: str) -> str | None:
-    """Describe who a configured address or agency domain is, or None for a stranger."""
-    settings = config.settings
-    address = address.lower()
-    if address == settings.business_manager.email.lower():
-        return "the business manager"
-    if address == settings.national_panel.email.lower():
-        return "the National Panel"
-    for key, partner in settings.partners.by_key().items():
-        for person in [partner.lead, *partner.deputies]:
-            if person.email.lower() == address:
-                return f"a {key.replace('_', ' ')} partner member"
-    agency = agency_for_sender(config, address)
-    if agency is not None:
-        return f"the agency {agency.key}"
-    return None
 
 
 def trusted_results(config: Config, message: Message) -> tuple[list[list[AuthResult]], int]:

@@ -25,10 +25,11 @@ from bot.ballots.members import VoteRefused, member_by_slack_user, members
 from bot.ballots.views import OPTIONS
 from bot.ballots.voting import cast_vote, refuse_vote
 from bot.commands.slash import run_command
-from bot.config import Config, SlackSettings
+from bot.config import Config
 from bot.kernel import audit
 from bot.kernel.chat import BallotView, ChatError, TransientChatError, ballot_text
 from bot.kernel.receipts import receipt_seen, remember_receipt
+from bot.settings import SlackSettings
 from bot.store.db import transaction
 from bot.store.models import Ballot
 

@@ -1,0 +1,64 @@
+"""Chasing an agency request: reminders before the deadline, escalations after it, their plan."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.cases.lifecycle import plan_action
+from bot.config import Config
+from bot.process.timeline import reminder_at
+from bot.store.models import AgencyRequest, Case, PlannedAction
+
+
+def plan_chasing(
+    session: Session, config: Config, case: Case, request: AgencyRequest, now: datetime
+) -> None:
+    """Plan a request's reminders before its deadline and its first escalation after it."""
+    assert request.due_at is not None
+    calendar = config.calendar
+    rules = config.preset.agency_requests
+    stamp = f"{request.due_at:%Y%m%dT%H%M}"
+    prefix = f"{case.reference}:agency:{request.agency_key}"
+    for number, reminder in enumerate(rules.reminders):
+        at = reminder_at(calendar, request.due_at, reminder)
+        # A reminder whose moment has passed when the request is made would only be noise.
+        if at > now:
+            final = number == len(rules.reminders) - 1
+            plan_action(session, case, f"{prefix}:remind:{number}:{stamp}",
+                  "agency_final_reminder" if final else "agency_reminder",
+                  request.agency_key, at)
+    plan_action(session, case, f"{prefix}:escalate:{stamp}:1", "agency_escalation",
+                request.agency_key,
+                escalation_at(config, request.due_at, rules.escalate_after_working_days))
+
+
+def escalation_at(config: Config, after: datetime, working_days: int) -> datetime:
+    """Return the opening time of the working day `working_days` after an instant's date."""
+    calendar = config.calendar
+    day = calendar.add_working_days(calendar.local_date(after), max(1, working_days))
+    return calendar.at(day, calendar.hours.start)
+
+
+def plan_next_escalation(
+    session: Session, config: Config, case: Case, request: AgencyRequest, after: datetime,
+    number: int,
+) -> None:
+    """Plan the next daily escalation of a request still open after its deadline."""
+    assert request.due_at is not None
+    key = f"{case.reference}:agency:{request.agency_key}:escalate:{request.due_at:%Y%m%dT%H%M}"
+    plan_action(session, case, f"{key}:{number}", "agency_escalation", request.agency_key,
+          escalation_at(config, after, 1))
+
+
+def cancel_chasing(session: Session, case: Case, agency_key: str) -> None:
+    """Cancel whatever chasing of an agency's request is still pending."""
+    prefix = f"{case.reference}:agency:{agency_key}:"
+    pending = session.exec(select(PlannedAction).where(
+        PlannedAction.case_id == case.id, PlannedAction.status == "pending",
+        col(PlannedAction.key).startswith(prefix),
+    ))
+    for planned in pending:
+        planned.status = "cancelled"
+        session.add(planned)
