@@ -7,10 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from bot.process.preset import (
-    Strict,
-    parse_clock,
-)
+from bot.process.preset import Strict, parse_clock
 
 EMAIL_PATTERN = r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 

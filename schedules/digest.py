@@ -16,7 +16,8 @@ from datetime import date, datetime, timedelta
 from sqlmodel import select
 
 from bot.config import Config
-from bot.digest.build import build_daily_digest, build_weekly_summary
+from bot.digest.daily import build_daily_digest
+from bot.digest.weekly import build_weekly_summary
 from bot.kernel.actions import ActionContext, action, periodic
 from bot.mail.notify import notify
 from bot.process.working_days import as_aware

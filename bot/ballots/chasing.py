@@ -12,11 +12,7 @@ from bot.ballots.views import short_time, votes_on
 from bot.config import Config
 from bot.kernel.outbox import enqueue_chat
 from bot.process.working_hours import working_hours_before
-from bot.store.models import (
-    Ballot,
-    Case,
-    PlannedAction,
-)
+from bot.store.models import Ballot, Case, PlannedAction
 
 
 def remind_partners(

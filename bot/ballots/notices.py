@@ -12,11 +12,7 @@ from bot.ballots.views import OPTIONS, votes_on
 from bot.config import Config
 from bot.kernel.outbox import Attachment
 from bot.mail.notify import notify
-from bot.store.models import (
-    Ballot,
-    Case,
-    Document,
-)
+from bot.store.models import Ballot, Case, Document
 
 
 def alert_manager(

@@ -11,12 +11,7 @@ from bot.ballots.members import PARTNER_LABELS
 from bot.config import Config
 from bot.kernel.chat import BallotOption, BallotView
 from bot.kernel.outbox import enqueue_chat
-from bot.store.models import (
-    Ballot,
-    Case,
-    DeliveryReceipt,
-    Vote,
-)
+from bot.store.models import Ballot, Case, DeliveryReceipt, Vote
 
 DECISION_OPTIONS = (
     BallotOption("rapid_review", "Rapid Review"),

@@ -16,11 +16,7 @@ from bot.kernel import audit
 from bot.kernel.chat import BallotOption
 from bot.kernel.outbox import enqueue_chat
 from bot.kernel.receipts import receipt_seen, remember_receipt
-from bot.store.models import (
-    Ballot,
-    Case,
-    Vote,
-)
+from bot.store.models import Ballot, Case, Vote
 
 
 @dataclass(frozen=True)

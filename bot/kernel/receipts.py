@@ -6,9 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot.store.models import (
-    DeliveryReceipt,
-)
+from bot.store.models import DeliveryReceipt
 
 
 def receipt_seen(session: Session, key: str) -> bool:

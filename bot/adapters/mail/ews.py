@@ -10,12 +10,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, TypeVar
 
-from bot.kernel.mailbox import (
-    FetchedMail,
-    MailboxAuthError,
-    MailboxError,
-    TransientMailboxError,
-)
+from bot.kernel.mailbox import FetchedMail, MailboxAuthError, MailboxError, TransientMailboxError
 
 log = logging.getLogger(__name__)
 

@@ -3,216 +3,52 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
 from bot.cases.states import OPEN_STATUSES
 from bot.config import Config
+from bot.digest.attention import (
+    late_sends,
+    quarantine_summary,
+    short_date,
+    short_time,
+    unsent_lines,
+    words,
+)
+from bot.digest.lines import (
+    AgencyLine,
+    BallotLine,
+    CaseDigest,
+    DailyDigest,
+    MilestoneLine,
+    TimelineCell,
+)
 from bot.process.preset import SUBMISSION_KEY
 from bot.process.working_days import WorkingCalendar, as_aware
-from bot.store.models import (
-    AgencyRequest,
-    Ballot,
-    Case,
-    InboundMessage,
-    Milestone,
-    OutboxMessage,
-    Vote,
-)
+from bot.store.models import AgencyRequest, Ballot, Case, Milestone, Vote
 
 # How a case stands, worst first; the digest lists red cases first.
 RAG_ORDER = ("red", "amber", "green")
 
+
 # One character per timeline cell in the plain-text part, with the legend printed under it.
 TIMELINE_SYMBOLS = {"done": "=", "due": "o", "late": "!", "today": ">", "future": "."}
 
-# The outbox purposes that discharge a milestone: a row of one sent after that milestone's
-# due instant was sent late. Add a purpose here when a new message discharges a milestone.
-PURPOSE_MILESTONES = {
-    "referral_ack": "acknowledge",
-    "referral_copy": "acknowledge",
-    "decision_feedback": "decision_feedback",
-    "agency_request": "agency_requests",
-    "submission": SUBMISSION_KEY,
-}
+
+
 
 # The milestone whose completion means the partners have approved the report.
 SIGNOFF_KEY = "partner_signoff"
 
+
 # Milestone statuses that still need doing.
 OPEN_MILESTONE_STATUSES = ("pending", "overdue")
 
-# How many quarantined messages the digest lists one by one; the rest are counted.
-QUARANTINE_LISTED = 10
 
 # How many upcoming (not yet overdue) milestones the digest shows per case.
 UPCOMING_SHOWN = 3
-
-
-@dataclass(frozen=True)
-class MilestoneLine:
-    """A milestone still to do: what it is and when it is (or was) due."""
-
-    label: str
-    due: str
-    overdue: bool
-    statutory: bool
-
-
-@dataclass(frozen=True)
-class AgencyLine:
-    """One agency's information request on a case and where its return stands."""
-
-    name: str
-    state: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class BallotLine:
-    """An open partner ballot: who has voted and who has not."""
-
-    kind: str
-    closes: str
-    cast: int
-    needed: int
-    voted: list[str]
-    not_voted: list[str]
-
-
-@dataclass(frozen=True)
-class TimelineCell:
-    """One working day of a case's 0-to-submission timeline."""
-
-    day: int
-    state: str
-    is_today: bool
-    title: str
-
-
-@dataclass(frozen=True)
-class CaseDigest:
-    """One open case as the daily digest shows it."""
-
-    reference: str
-    child: str | None
-    status: str
-    day_label: str
-    rag: str
-    reasons: list[str]
-    milestones: list[MilestoneLine]
-    agencies: list[AgencyLine]
-    agency_counts: dict[str, int]
-    ballots: list[BallotLine]
-    timeline: list[TimelineCell]
-    timeline_row: str
-    timeline_marker: str
-    timeline_scale: str
-
-
-@dataclass(frozen=True)
-class QuarantinedLine:
-    """A message waiting in quarantine for the business manager to triage."""
-
-    received: str
-    sender: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Quarantine:
-    """The quarantine folder: how many messages wait, since when, and why."""
-
-    count: int
-    oldest: str | None
-    reasons: list[tuple[str, int]]
-    listed: list[QuarantinedLine]
-
-
-@dataclass(frozen=True)
-class UnsentLine:
-    """An outbox row the bot gave up sending (a dead letter)."""
-
-    reference: str
-    purpose: str
-    recipients: str
-    attempts: int
-    queued: str
-    error: str
-
-
-@dataclass(frozen=True)
-class LateLine:
-    """A message sent after the deadline of the milestone it discharges."""
-
-    reference: str
-    purpose: str
-    milestone: str
-    due: str
-    sent: str
-
-
-@dataclass(frozen=True)
-class DailyDigest:
-    """Everything the business manager's morning email shows."""
-
-    partnership: str
-    date_label: str
-    generated: str
-    cases: list[CaseDigest]
-    rag_counts: dict[str, int]
-    quarantine: Quarantine
-    unsent: list[UnsentLine]
-    late: list[LateLine]
-    late_since: str
-    symbols: dict[str, str]
-    amber_within: str
-
-
-@dataclass(frozen=True)
-class MilestoneTime:
-    """How many working days from Day 0 a closed case took to reach one milestone."""
-
-    label: str
-    planned_day: int | None
-    done_day: int | None
-    outcome: str
-
-
-@dataclass(frozen=True)
-class ClosedCase:
-    """A case closed during the week, with the time it took to each milestone."""
-
-    reference: str
-    child: str | None
-    decision: str
-    day0: str
-    closed: str
-    milestones: list[MilestoneTime]
-
-
-@dataclass(frozen=True)
-class WeeklySummary:
-    """Monday's look back at the week before: the cases closed and their milestone times."""
-
-    partnership: str
-    week_label: str
-    generated: str
-    closed: list[ClosedCase]
-    open_count: int
-
-
-def short_time(instant: datetime, calendar: WorkingCalendar) -> str:
-    """Show an instant compactly in London time: "16:00 Wed 13 Jan"."""
-    local = as_aware(instant).astimezone(calendar.zone)
-    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
-
-
-def short_date(day: date) -> str:
-    """Show a date compactly: "Mon 11 Jan 2027"."""
-    return f"{day:%a} {day.day} {day:%b %Y}"
 
 
 def child_identity(case: Case, config: Config) -> str | None:
@@ -244,36 +80,12 @@ def build_daily_digest(
         generated=short_time(now, calendar),
         cases=cases,
         rag_counts={rag: counts.get(rag, 0) for rag in RAG_ORDER},
-        quarantine=_quarantine(session, calendar),
-        unsent=_unsent(session, calendar),
-        late=_late_sends(session, calendar, now, since),
+        quarantine=quarantine_summary(session, calendar),
+        unsent=unsent_lines(session, calendar),
+        late=late_sends(session, calendar, now, since),
         late_since=short_time(since, calendar),
         symbols=TIMELINE_SYMBOLS,
         amber_within=_within(config.settings.digest.amber_within_working_days),
-    )
-
-
-def build_weekly_summary(
-    session: Session, config: Config, now: datetime, week_start: date
-) -> WeeklySummary:
-    """Build the summary of the cases closed in the seven days from week_start (a Monday)."""
-    calendar = config.calendar
-    start = calendar.at(week_start, datetime.min.time())
-    end = calendar.at(week_start + timedelta(days=7), datetime.min.time())
-    closed_cases = session.exec(
-        select(Case).where(col(Case.closed_at) >= start, col(Case.closed_at) < end)
-        .order_by(col(Case.closed_at), col(Case.reference))
-    ).all()
-    open_count = len(session.exec(
-        select(Case.id).where(col(Case.status).in_(sorted(OPEN_STATUSES)))
-    ).all())
-    week_end = week_start + timedelta(days=6)
-    return WeeklySummary(
-        partnership=config.settings.partnership.name,
-        week_label=f"{short_date(week_start)} to {short_date(week_end)}",
-        generated=short_time(now, calendar),
-        closed=[_closed_case(session, config, case) for case in closed_cases],
-        open_count=open_count,
     )
 
 
@@ -296,7 +108,7 @@ def _case_digest(session: Session, config: Config, case: Case, now: datetime) ->
     return CaseDigest(
         reference=case.reference,
         child=child_identity(case, config),
-        status=_words(case.status),
+        status=words(case.status),
         day_label=_day_label(calendar, case, milestones, today, last_day),
         rag=rag,
         reasons=reasons,
@@ -395,7 +207,7 @@ def _agency_line(config: Config, request: AgencyRequest, now: datetime) -> Agenc
         what = "Returned" if request.status == "returned" else "No involvement"
         return AgencyLine(name, "received", f"{what} {when}")
     if request.status != "open":
-        return AgencyLine(name, _words(request.status).lower(), _words(request.status))
+        return AgencyLine(name, words(request.status).lower(), words(request.status))
     due = short_time(request.due_at, calendar) if request.due_at else "no deadline"
     notes = []
     if request.reply_kind == "extension_request":
@@ -403,7 +215,7 @@ def _agency_line(config: Config, request: AgencyRequest, now: datetime) -> Agenc
     if request.reply_kind == "question":
         notes.append("asked a question")
     if request.contact_problem:
-        notes.append(f"contact {_words(request.contact_problem).lower()}")
+        notes.append(f"contact {words(request.contact_problem).lower()}")
     extra = f"; {', '.join(notes)}" if notes else ""
     if request.due_at is not None and request.due_at <= now:
         return AgencyLine(name, "overdue", f"Overdue since {due}{extra}")
@@ -421,11 +233,11 @@ def _ballot_lines(session: Session, config: Config, case: Case) -> list[BallotLi
         votes = {vote.partner_key: vote for vote in session.exec(
             select(Vote).where(Vote.ballot_id == ballot.id))}
         lines.append(BallotLine(
-            kind="Sign-off" if ballot.kind == "signoff" else _words(ballot.kind),
+            kind="Sign-off" if ballot.kind == "signoff" else words(ballot.kind),
             closes=short_time(ballot.closes_at, config.calendar),
             cast=len(votes),
             needed=ballot.needed,
-            voted=[f"{partner.name} ({_words(votes[key].choice).lower()})"
+            voted=[f"{partner.name} ({words(votes[key].choice).lower()})"
                    for key, partner in partners.items() if key in votes],
             not_voted=[partner.name for key, partner in partners.items() if key not in votes],
         ))
@@ -477,104 +289,3 @@ def _scale(last_day: int) -> str:
     for number in range(0, last_day + 1, 5):
         scale[number:number + len(str(number))] = str(number)
     return "".join(scale).rstrip()
-
-
-def _quarantine(session: Session, calendar: WorkingCalendar) -> Quarantine:
-    rows = session.exec(
-        select(InboundMessage).where(InboundMessage.status == "quarantined")
-        .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
-    ).all()
-    reasons = Counter(row.reason or "no reason recorded" for row in rows)
-    return Quarantine(
-        count=len(rows),
-        oldest=short_time(rows[0].received_at, calendar) if rows else None,
-        reasons=sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
-        listed=[QuarantinedLine(short_time(row.received_at, calendar), row.sender or "unknown",
-                                row.reason or "no reason recorded")
-                for row in rows[:QUARANTINE_LISTED]],
-    )
-
-
-def _unsent(session: Session, calendar: WorkingCalendar) -> list[UnsentLine]:
-    rows = session.exec(
-        select(OutboxMessage).where(OutboxMessage.status == "dead")
-        .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
-    ).all()
-    references = _references(session, {row.case_id for row in rows if row.case_id})
-    return [
-        UnsentLine(
-            reference=references.get(row.case_id or 0, "-"), purpose=_words(row.purpose),
-            recipients=row.recipients, attempts=row.attempts,
-            queued=short_time(row.created_at, calendar), error=(row.last_error or "")[:160],
-        )
-        for row in rows
-    ]
-
-
-def _late_sends(
-    session: Session, calendar: WorkingCalendar, now: datetime, since: datetime
-) -> list[LateLine]:
-    rows = session.exec(
-        select(OutboxMessage).where(
-            OutboxMessage.status == "sent", col(OutboxMessage.sent_at) > since,
-            col(OutboxMessage.sent_at) <= now,
-            col(OutboxMessage.purpose).in_(sorted(PURPOSE_MILESTONES)),
-            col(OutboxMessage.case_id).is_not(None),
-        ).order_by(col(OutboxMessage.sent_at), col(OutboxMessage.id))
-    ).all()
-    references = _references(session, {row.case_id for row in rows if row.case_id})
-    late = []
-    for row in rows:
-        milestone = session.exec(select(Milestone).where(
-            Milestone.case_id == row.case_id,
-            Milestone.key == PURPOSE_MILESTONES[row.purpose],
-        )).first()
-        if milestone is None or row.sent_at is None or row.sent_at <= milestone.due_at:
-            continue
-        late.append(LateLine(
-            reference=references.get(row.case_id or 0, "-"), purpose=_words(row.purpose),
-            milestone=milestone.label, due=short_time(milestone.due_at, calendar),
-            sent=short_time(row.sent_at, calendar),
-        ))
-    return late
-
-
-def _closed_case(session: Session, config: Config, case: Case) -> ClosedCase:
-    calendar = config.calendar
-    milestones = session.exec(
-        select(Milestone).where(Milestone.case_id == case.id)
-        .order_by(col(Milestone.due_at), col(Milestone.id))
-    ).all()
-    times = []
-    for milestone in milestones:
-        if milestone.status == "not_applicable":
-            continue
-        done_day = None
-        if milestone.status == "done" and milestone.done_at is not None:
-            done_day = calendar.working_days_between(case.day0,
-                                                     calendar.local_date(milestone.done_at))
-            outcome = "late" if milestone.done_at > milestone.due_at else "on time"
-        else:
-            outcome = "not done"
-        times.append(MilestoneTime(milestone.label, milestone.day, done_day, outcome))
-    return ClosedCase(
-        reference=case.reference,
-        child=child_identity(case, config),
-        decision=_words(case.decision) if case.decision else "-",
-        day0=short_date(case.day0),
-        closed=short_time(case.closed_at, calendar) if case.closed_at else "-",
-        milestones=times,
-    )
-
-
-def _references(session: Session, case_ids: set[int]) -> dict[int, str]:
-    if not case_ids:
-        return {}
-    rows = session.exec(select(Case.id, Case.reference).where(col(Case.id).in_(case_ids)))
-    return {case_id: reference for case_id, reference in rows if case_id is not None}
-
-
-def _words(key: str) -> str:
-    # Turn a stored key such as "awaiting_decision" into "Awaiting decision".
-    text = key.replace("_", " ")
-    return text[:1].upper() + text[1:]
