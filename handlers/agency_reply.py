@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from bot.agencies.requests import record_agency_reply
 from bot.cases.correspondence import find_case
 from bot.cases.documents import store_document
-from bot.cases.intake import is_report_upload, looks_like_referral
+from bot.cases.intake import looks_like_referral
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import FoundAttachment, attachments, new_text, sender_address
 from bot.store.models import InboundMessage
@@ -46,7 +46,8 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     config = context.config
     sender = sender_address(message)
     agency = config.settings.agency_for_sender(sender) if sender else None
-    if agency is None or is_report_upload(config, sender, message):
+    # A report upload never gets here: the report_upload handler (65) takes every one.
+    if agency is None:
         return None
     files = attachments(message)
     match = find_case(context.session, config, message, sender)

@@ -11,13 +11,11 @@ from bot.cases.correspondence import find_case
 from bot.cases.documents import store_document
 from bot.cases.intake import (
     forwarded_referrer,
-    is_report_upload,
     looks_like_referral,
     referral_form,
 )
 from bot.cases.lifecycle import mark_milestone_done, open_case
 from bot.cases.referral_form import ReferralForm, initials, named_agencies
-from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.kernel import audit
@@ -46,7 +44,8 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     """Open a case for a new referral from a known sender; flag other mail about a case."""
     config = context.config
     sender = sender_address(message)
-    if sender is None or is_report_upload(config, sender, message):
+    # A report upload never gets here: the report_upload handler (65) takes every one.
+    if sender is None:
         return None
     if sender == config.settings.national_panel.email.lower():
         return None
@@ -115,8 +114,6 @@ def _acknowledge(context: InboundContext, case: Case, row: InboundMessage, refer
                case_reference=case.reference, received_at=row.received_at,
                partnership=settings.partnership.name, mailbox=settings.mailbox.address))
     _done(context, case, "acknowledge")
-    if "acknowledged" in TRANSITIONS[case.status]:
-        transition(context.session, case, "acknowledged", "bot", context.now)
 
 
 def _copy_partners(

@@ -11,8 +11,9 @@ from bot.store.models import Case
 
 # Each status and the statuses a case may move to from it.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "received": frozenset({"acknowledged", "awaiting_decision", "closed"}),
-    "acknowledged": frozenset({"awaiting_decision", "closed"}),
+    # The acknowledgement is the "acknowledge" milestone, not a status: opening a case puts
+    # it to the partners at once, in the same transaction.
+    "received": frozenset({"awaiting_decision", "closed"}),
     "awaiting_decision": frozenset(
         {"rapid_review", "no_further_action", "learning_review", "escalated"}
     ),
