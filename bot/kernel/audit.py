@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session as AnySession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
+from bot.process.working_days import as_aware
 from bot.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -22,8 +23,11 @@ SAVEPOINT_MARKS = "audit_savepoints"
 
 
 def _digest(entry: AuditEntry) -> str:
+    # The instant is hashed in UTC, the form it is stored and read back in, whatever offset
+    # the caller gave it (a summer-time --now is an hour ahead of UTC).
+    at = as_aware(entry.at).astimezone(UTC)
     body = json.dumps(
-        [entry.partnership, entry.at.isoformat(), entry.actor, entry.action, entry.case_id,
+        [entry.partnership, at.isoformat(), entry.actor, entry.action, entry.case_id,
          entry.detail, entry.prev_hash],
         separators=(",", ":"), ensure_ascii=True,
     )
@@ -41,7 +45,8 @@ def record(
 ) -> None:
     """Add one entry to the caller's transaction; it is chained when the transaction commits."""
     _pending(session).append(AuditEntry(
-        partnership=partnership, at=at, actor=actor, action=action, case_id=case_id,
+        partnership=partnership, at=as_aware(at).astimezone(UTC), actor=actor, action=action,
+        case_id=case_id,
         detail=json.dumps(detail, sort_keys=True, default=str), prev_hash="", hash="",
     ))
 

@@ -180,3 +180,28 @@ def test_a_transaction_chosen_as_a_deadlock_victim_is_run_again(postgres_url: st
     assert sorted(runs) == ["down", "down", "up"] or sorted(runs) == ["down", "up", "up"]
     assert sorted(actions_in_chain(database)) == ["down", "up"]
     database.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_entries_recorded_in_summer_time_winter_time_and_utc_verify(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+) -> None:
+    # Given a chain of entries whose instants were given in BST, GMT and UTC,
+    from zoneinfo import ZoneInfo
+
+    url = (f"sqlite:///{tmp_path}/rrbot.sqlite3" if backend == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    database = make_engine(url)
+    upgrade(database)
+    london = ZoneInfo("Europe/London")
+    instants = [datetime(2027, 6, 1, 10, 0, tzinfo=london),
+                datetime(2027, 1, 11, 10, 0, tzinfo=london),
+                datetime(2027, 3, 28, 0, 30, 0, 123456, tzinfo=UTC)]
+    for number, at in enumerate(instants):
+        with transaction(database) as session:
+            audit.record(session, "exampleshire", "bot", f"tick_{number}", at)
+    # When the chain is recomputed from the database,
+    with Session(database) as session:
+        checks = audit.verify(session)
+    # Then every entry matches: the offset the caller used does not change the hash.
+    assert [(check.entries, check.first_broken_id) for check in checks] == [(3, None)]
