@@ -40,7 +40,8 @@ class RecordingMailbox:
             raise TransientMailboxError("server busy", retry_after=self.retry_after)
         line = json.dumps({
             "message_id": str(message["Message-ID"]), "to": str(message["To"]),
-            "subject": str(message["Subject"]), "pid": os.getpid(),
+            "subject": str(message["Subject"]), "date": str(message["Date"]),
+            "pid": os.getpid(),
         }) + "\n"
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -274,7 +274,11 @@ class Dispatcher:
                                  attempts=row.attempts)
                     report.held.append(claim.key)
                     return
-                self.mailbox.send(_parse(row.payload))
+                message = _parse(row.payload)
+                # The message is dated when it goes, not when it was queued: a submission
+                # held until the business manager's go-ahead must not carry the earlier date.
+                message.replace_header("Date", format_datetime(now))
+                self.mailbox.send(message)
             except MailboxError as exc:
                 failure = exc
             else:

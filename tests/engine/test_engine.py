@@ -169,6 +169,28 @@ def test_a_transient_failure_is_retried_after_retry_after_and_sent_once(
     assert set(mailbox.send_counts().values()) == {1}
 
 
+def test_a_message_held_until_later_is_dated_when_it_is_sent(
+    engine: Engine, mailbox: RecordingMailbox
+) -> None:
+    # Given an email queued on Thursday 10 June at 10:00 and held until Friday 15:35 (BST),
+    from email.utils import parsedate_to_datetime
+
+    from bot.kernel.outbox import enqueue_mail
+
+    queued, released = parse_instant("2027-06-10T10:00"), parse_instant("2027-06-11T15:35")
+    with transaction(engine.database) as session:
+        enqueue_mail(session, partnership=engine.config.settings.partnership.key,
+                     key="held:1", purpose="submission", sender="rr@exampleshire.example",
+                     sender_name="Exampleshire", to=["panel@example.org"], subject="Report",
+                     text="Attached.", now=queued, not_before=released)
+    # When the steps run before and at the release,
+    assert "held:1" not in engine.step(queued).dispatch.sent
+    assert "held:1" in engine.step(released).dispatch.sent
+    # Then its Date: is when it went, not when it was queued.
+    (sent,) = [record for record in mailbox.records() if record["subject"] == "Report"]
+    assert parsedate_to_datetime(sent["date"]) == released
+
+
 def test_a_message_that_keeps_failing_becomes_a_dead_letter(
     engine: Engine, mailbox: RecordingMailbox
 ) -> None:
