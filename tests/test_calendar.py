@@ -154,6 +154,13 @@ def test_naive_instants_are_refused_and_offsetless_text_is_london() -> None:
         parse_instant("next Tuesday")
 
 
+@pytest.mark.parametrize("text", ["0027-01-11T10:00", "9999-12-31T23:59", "1999-12-31"])
+def test_an_instant_in_an_implausible_year_is_refused_with_the_reason(text: str) -> None:
+    # A year typed as 0027 for 2027 would be audited in year 27; 9999 would overflow.
+    with pytest.raises(ValueError, match="between the years 2000 and 2100"):
+        parse_instant(text)
+
+
 def test_add_months_keeps_the_day_where_it_exists() -> None:
     assert add_months(date(2027, 1, 31), 1) == date(2027, 2, 28)
     assert add_months(date(2026, 8, 15), 6) == date(2027, 2, 15)

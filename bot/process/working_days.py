@@ -133,12 +133,21 @@ def as_aware(instant: datetime) -> datetime:
     return instant
 
 
+# The years an instant given by a person may fall in.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+
+
 def parse_instant(text: str, zone: ZoneInfo = LONDON) -> datetime:
     """Parse an ISO 8601 date or date-time; without an offset it is London local time."""
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise ValueError(f"{text!r} is not an ISO 8601 date or date-time") from exc
+    # A year far from now is a typing slip (0027 for 2027); 9999 would also overflow the
+    # working-day arithmetic, so both are refused here with the reason.
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise ValueError(f"{text.strip()!r} is not between the years {EARLIEST_YEAR} and "
+                         f"{LATEST_YEAR}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed

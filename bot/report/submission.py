@@ -50,6 +50,8 @@ def add_report_version(
         raise ValueError(f"a report must be .docx or .pdf, not {suffix or 'no extension'}")
     if case.status in {"submitted", "closed"}:
         raise ValueError(f"{case.reference} is {case.status}; no new report version is taken")
+    if not content:
+        raise ValueError(f"{filename} is empty; no new report version is taken")
     earlier = session.exec(select(Document).where(
         Document.case_id == case.id, Document.kind == "report")).all()
     document = store_document(session, config, case, FoundAttachment(

@@ -206,6 +206,24 @@ def test_a_report_that_is_not_docx_or_pdf_is_refused_with_one_line(
     assert rows(engine, "signoff_request") == []
 
 
+def test_an_empty_report_is_refused_with_one_line_and_opens_no_ballot(
+    engine: Engine, config_file: Path, tmp_path: Path
+) -> None:
+    # Given a .docx of no bytes (a file saved while the disk was full, say),
+    empty = tmp_path / "report.docx"
+    empty.write_bytes(b"")
+    # when it is added,
+    result = rrbot(config_file, "report", "add", REFERENCE, str(empty), "--now", REPORT_AT)
+    # then it is refused with one line and exit status 2, and nothing is stored or sent.
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "report.docx is empty; no new report version is taken"]
+    with transaction(engine.database) as session:
+        assert session.exec(select(Document).where(Document.kind == "report")).all() == []
+    assert signoff_ballots(engine) == []
+    assert rows(engine, "signoff_request") == []
+
+
 NO_REPORT_PROBLEM = "no version of the Rapid Review report has been received"
 # Oldham takes the default: noon on the working day before the cut-off, Day 14 12:00. A
 # configuration may set its own offset, here two working days before at 10:00 (Day 13).
