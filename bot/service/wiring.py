@@ -83,14 +83,7 @@ def open_mailbox(
     if settings.backend == "graph" and settings.graph:
         from bot.adapters.mail.graph import GraphMailbox
 
-        graph = settings.graph
-        return GraphMailbox(
-            tenant_id=graph.tenant_id, client_id=graph.client_id,
-            client_secret=_secret(secrets, graph.client_secret_env) or "",
-            mailbox_address=settings.address, authority_url=graph.authority_url,
-            graph_url=graph.graph_url, poll_seconds=settings.poll_seconds,
-            cursor_store=cursor_store,
-        )
+        return GraphMailbox.from_settings(settings, cursor_store, secrets)
     if settings.backend == "ews" and settings.ews:
         from bot.adapters.mail.ews import EwsMailbox
 

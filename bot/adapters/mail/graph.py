@@ -6,20 +6,14 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import quote
 
-import httpx
-
-from bot.adapters.mail.graph_client import (
-    DEFAULT_AUTHORITY_URL,
-    DEFAULT_GRAPH_URL,
-    GraphClient,
-    graph_error,
-)
+from bot.adapters.mail.graph_client import GraphApp, GraphClient, graph_error
+from bot.config import MailboxSettings
 from bot.kernel.mailbox import CursorStore, FetchedMail, MemoryCursorStore
 
 log = logging.getLogger(__name__)
@@ -66,41 +60,22 @@ class GraphMailbox:
 
     def __init__(
         self,
+        client: GraphClient,
         *,
-        tenant_id: str,
-        client_id: str,
-        client_secret: str,
-        mailbox_address: str,
-        name: str | None = None,
-        authority_url: str = DEFAULT_AUTHORITY_URL,
-        graph_url: str = DEFAULT_GRAPH_URL,
-        poll_seconds: float = 60.0,
         cursor_store: CursorStore | None = None,
-        max_concurrency: int = 4,
-        max_retries: int = 3,
-        max_retry_wait: float = 120.0,
-        timeout: float = 60.0,
+        poll_seconds: float = 60.0,
         page_size: int = 50,
-        verify: bool | str = True,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.name = name or mailbox_address
-        self.mailbox_address = mailbox_address
+        self.name = client.name
+        self.mailbox_address = client.mailbox_address
         self.poll_seconds = poll_seconds
-        self._graph = GraphClient(
-            tenant_id=tenant_id, client_id=client_id, client_secret=client_secret,
-            mailbox_address=mailbox_address, name=self.name, authority_url=authority_url,
-            graph_url=graph_url, max_concurrency=max_concurrency, max_retries=max_retries,
-            max_retry_wait=max_retry_wait, timeout=timeout, verify=verify,
-            transport=transport, sleep=sleep,
-        )
+        self._graph = client
         self._cursors: CursorStore = cursor_store or MemoryCursorStore()
         self._page_size = page_size
         # The client's lock, so that the pending ids and the token are never changed at once.
         self._lock = self._graph.lock
         self._folder_ids: dict[str, str] = {}
-        self._user_path = f"/users/{quote(mailbox_address, safe='@')}"
+        self._user_path = f"/users/{quote(self.mailbox_address, safe='@')}"
         # Where a full delta of the inbox starts, when there is no delta link to resume from.
         self._inbox_delta_url = (
             f"{self._graph.graph_url}{self._user_path}/mailFolders/inbox/messages/delta"
@@ -109,6 +84,24 @@ class GraphMailbox:
         self._pending_key = f"graph:{self.name}:pending_ids"
         # When each pending message arrived in the mailbox, as the inbox delta reported it.
         self._arrivals: dict[str, datetime] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: MailboxSettings, cursor_store: CursorStore, environ: Mapping[str, str]
+    ) -> GraphMailbox:
+        """Build the mailbox from [mailbox] and its graph table, reading the secret from environ."""
+        graph = settings.graph
+        if graph is None:
+            raise ValueError("the graph backend needs a [mailbox.graph] table")
+        app = GraphApp(
+            graph.tenant_id, graph.client_id, environ.get(graph.client_secret_env) or "",
+            graph.authority_url, graph.graph_url,
+        )
+        return cls(
+            GraphClient(app, settings.address),
+            cursor_store=cursor_store,
+            poll_seconds=settings.poll_seconds,
+        )
 
     # Pending ids and the inbox delta.
 

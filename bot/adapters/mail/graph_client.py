@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -53,6 +54,17 @@ def graph_error(response: httpx.Response) -> tuple[str, str]:
     return str(error.get("code", "")), message[0] if message else ""
 
 
+@dataclass(frozen=True)
+class GraphApp:
+    """The app registration the bot signs in as (client credentials), and where it signs in."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    authority_url: str = DEFAULT_AUTHORITY_URL
+    graph_url: str = DEFAULT_GRAPH_URL
+
+
 class GraphClient:
     """Requests to Microsoft Graph on behalf of one shared mailbox, signed in with an app secret.
 
@@ -62,14 +74,10 @@ class GraphClient:
 
     def __init__(
         self,
-        *,
-        tenant_id: str,
-        client_id: str,
-        client_secret: str,
+        app: GraphApp,
         mailbox_address: str,
-        name: str,
-        authority_url: str = DEFAULT_AUTHORITY_URL,
-        graph_url: str = DEFAULT_GRAPH_URL,
+        *,
+        name: str | None = None,
         max_concurrency: int = 4,
         max_retries: int = 3,
         max_retry_wait: float = 120.0,
@@ -78,17 +86,15 @@ class GraphClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.name = name
+        self.name = name or mailbox_address
         self.mailbox_address = mailbox_address
-        self.graph_url = graph_url.rstrip("/")
+        self.graph_url = app.graph_url.rstrip("/")
         self.max_concurrency = max(1, max_concurrency)
         self.sleep = sleep
         # Guards the token and the HTTP client; the mailbox guards its pending ids with it too.
         self.lock = threading.RLock()
-        self._tenant_id = tenant_id
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._authority_url = authority_url.rstrip("/")
+        self._app_registration = app
+        self._authority_url = app.authority_url.rstrip("/")
         self._max_retries = max_retries
         self._max_retry_wait = max_retry_wait
         self._timeout = timeout
@@ -129,10 +135,11 @@ class GraphClient:
                     session.request = functools.partial(  # type: ignore[method-assign]
                         session.request, verify=self._verify, timeout=self._timeout
                     )
+                    registration = self._app_registration
                     self._app = msal.ConfidentialClientApplication(
-                        self._client_id,
-                        client_credential=self._client_secret,
-                        authority=f"{self._authority_url}/{self._tenant_id}",
+                        registration.client_id,
+                        client_credential=registration.client_secret,
+                        authority=f"{self._authority_url}/{registration.tenant_id}",
                         # Skip the instance discovery call; well-known clouds need none anyway.
                         instance_discovery=False,
                         http_client=session,
@@ -148,7 +155,7 @@ class GraphClient:
             except ValueError as exc:
                 self._app = None
                 raise MailboxAuthError(
-                    f"{self.name}: tenant {self._tenant_id} was not recognised by "
+                    f"{self.name}: tenant {self._app_registration.tenant_id} was not recognised by "
                     f"{self._authority_url}; check the tenant id"
                 ) from exc
         if "access_token" in result:
