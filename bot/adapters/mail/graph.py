@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from email.message import EmailMessage
 from urllib.parse import quote
 
 from bot.adapters.mail.graph_client import GraphApp, GraphClient, graph_error
+from bot.adapters.mail.polling import poll_until
 from bot.config import MailboxSettings
 from bot.kernel.mailbox import CursorStore, FetchedMail, MemoryCursorStore
 
@@ -325,18 +325,9 @@ class GraphMailbox:
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Poll the inbox delta every poll_seconds until new mail arrives or timeout passes."""
-        deadline = time.monotonic() + timeout
-        waited = 0.0
-        while True:
-            _, new = self._sync()
-            if new:
-                return True
-            remaining = min(timeout - waited, deadline - time.monotonic())
-            if remaining <= 0:
-                return False
-            step = min(self.poll_seconds, remaining)
-            self._graph.sleep(step)
-            waited += step
+        return poll_until(
+            lambda: self._sync()[1] > 0, timeout, self.poll_seconds, self._graph.sleep
+        )
 
     def check(self) -> list[str]:
         """Sign in and describe the folders the bot uses."""
