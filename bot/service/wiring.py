@@ -77,37 +77,13 @@ def open_mailbox(
     settings = config.settings.mailbox
     secrets = os.environ if environ is None else environ
     if settings.backend == "imap" and settings.imap and settings.smtp:
-        from bot.adapters.mail.imap import ImapSmtpMailbox
+        from bot.adapters.mail.imap_smtp import ImapSmtpMailbox
 
-        imap, smtp = settings.imap, settings.smtp
-        password, token = _login(secrets, imap.password_env, imap.oauth2_token_env)
-        # SMTP logs in with its own secret when it names one; otherwise the adapter reuses
-        # IMAP's, as it does the IMAP username and CA file for the keys SMTP leaves out.
-        smtp_password, smtp_token = (
-            _login(secrets, smtp.password_env, smtp.oauth2_token_env)
-            if smtp.has_own_secret() else (None, None)
-        )
-        return ImapSmtpMailbox(
-            imap_host=imap.host, imap_port=imap.port, imap_security=imap.security,
-            smtp_host=smtp.host, smtp_port=smtp.port, smtp_security=smtp.security,
-            username=imap.username, password=password, oauth2_token=token, ca_file=imap.ca_file,
-            smtp_username=smtp.username, smtp_password=smtp_password,
-            smtp_oauth2_token=smtp_token, smtp_ca_file=smtp.ca_file,
-            inbox=imap.inbox, sent_folder=imap.sent_folder, save_to_sent=smtp.save_to_sent,
-            use_idle=imap.use_idle, poll_seconds=settings.poll_seconds, name=settings.address,
-            folders=(settings.processed_folder, settings.quarantine_folder),
-        )
+        return ImapSmtpMailbox.from_settings(settings, secrets)
     if settings.backend == "graph" and settings.graph:
         from bot.adapters.mail.graph import GraphMailbox
 
-        graph = settings.graph
-        return GraphMailbox(
-            tenant_id=graph.tenant_id, client_id=graph.client_id,
-            client_secret=_secret(secrets, graph.client_secret_env) or "",
-            mailbox_address=settings.address, authority_url=graph.authority_url,
-            graph_url=graph.graph_url, poll_seconds=settings.poll_seconds,
-            cursor_store=cursor_store,
-        )
+        return GraphMailbox.from_settings(settings, cursor_store, secrets)
     if settings.backend == "ews" and settings.ews:
         from bot.adapters.mail.ews import EwsMailbox
 
@@ -127,19 +103,6 @@ def open_mailbox(
 
 def _secret(environ: Mapping[str, str], variable: str | None) -> str | None:
     return environ.get(variable) if variable else None
-
-
-def _login(
-    environ: Mapping[str, str], password_env: str | None, token_env: str | None
-) -> tuple[str | None, str | None]:
-    """Return the (password, OAuth2 token) of one login: the token when a variable names one.
-
-    These are the variables missing_secrets asks for; one that is not set gives an empty
-    secret, which the server refuses with a message naming it, rather than another login.
-    """
-    if token_env:
-        return None, environ.get(token_env, "")
-    return (environ.get(password_env, "") if password_env else None), None
 
 
 def build_engine(

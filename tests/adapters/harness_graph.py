@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bot.adapters.mail.graph import GraphMailbox
-from bot.kernel.mailbox import MemoryCursorStore
+from bot.adapters.mail.graph_client import GraphApp, GraphClient
+from bot.kernel.mailbox import CursorStore, MemoryCursorStore
 from tests.adapters.loopback_graph import LoopbackGraph
 
 NAME = "graph"
@@ -33,22 +35,39 @@ class GraphHarness:
         return self.server.message_ids_in("inbox")
 
 
-def make_graph_mailbox(server: LoopbackGraph, **overrides: Any) -> GraphMailbox:
-    """Build a GraphMailbox pointed at the loopback server."""
+def make_graph_mailbox(
+    server: LoopbackGraph,
+    *,
+    tenant_id: str | None = None,
+    client_secret: str | None = None,
+    max_concurrency: int = 4,
+    sleep: Callable[[float], None] = time.sleep,
+    cursor_store: CursorStore | None = None,
+    poll_seconds: float = 0.05,
+    page_size: int = 50,
+) -> GraphMailbox:
+    """Build a GraphMailbox pointed at the loopback server, its app and mailbox by default."""
     state = server.state
-    kwargs: dict[str, Any] = {
-        "tenant_id": state.tenant_id,
-        "client_id": state.client_id,
-        "client_secret": state.client_secret,
-        "mailbox_address": state.mailbox,
-        "authority_url": server.base_url,
-        "graph_url": server.graph_url,
-        "verify": str(server.cert_path),
-        "cursor_store": MemoryCursorStore(),
-        "poll_seconds": 0.05,
-    }
-    kwargs.update(overrides)
-    return GraphMailbox(**kwargs)
+    app = GraphApp(
+        state.tenant_id if tenant_id is None else tenant_id,
+        state.client_id,
+        state.client_secret if client_secret is None else client_secret,
+        authority_url=server.base_url,
+        graph_url=server.graph_url,
+    )
+    client = GraphClient(
+        app,
+        state.mailbox,
+        max_concurrency=max_concurrency,
+        verify=str(server.cert_path),
+        sleep=sleep,
+    )
+    return GraphMailbox(
+        client,
+        cursor_store=MemoryCursorStore() if cursor_store is None else cursor_store,
+        poll_seconds=poll_seconds,
+        page_size=page_size,
+    )
 
 
 def harness(request: Any, tmp_path: Path) -> Iterator[GraphHarness]:

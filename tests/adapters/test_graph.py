@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.mail.graph import GraphMailbox
+from bot.adapters.mail.graph_client import GraphApp, GraphClient
 from bot.kernel.mailbox import (
     OUTBOX_KEY_HEADER,
     MailboxAuthError,
@@ -230,12 +231,12 @@ def test_check_and_close_then_reuse(server: LoopbackGraph, mailbox: GraphMailbox
     not os.environ.get("RRBOT_LIVE_GRAPH_TENANT"), reason="needs RRBOT_LIVE_GRAPH_* credentials"
 )
 def test_live_graph_smoke() -> None:
-    box = GraphMailbox(
+    app = GraphApp(
         tenant_id=os.environ["RRBOT_LIVE_GRAPH_TENANT"],
         client_id=os.environ["RRBOT_LIVE_GRAPH_CLIENT_ID"],
         client_secret=os.environ["RRBOT_LIVE_GRAPH_SECRET"],
-        mailbox_address=os.environ["RRBOT_LIVE_GRAPH_MAILBOX"],
     )
+    box = GraphMailbox(GraphClient(app, os.environ["RRBOT_LIVE_GRAPH_MAILBOX"]))
     try:
         assert box.check()
         list(box.fetch_new())

@@ -14,10 +14,11 @@ from email.utils import make_msgid
 import imapclient
 import pytest
 
-from bot.adapters.mail.imap import ImapSmtpMailbox
+from bot.adapters.mail.imap_smtp import ImapSmtpMailbox
+from bot.adapters.mail.smtp import SmtpEndpoint
 from bot.kernel.mailbox import MailboxAuthError, MailboxError, TransientMailboxError
 from tests.adapters.harness import make_message
-from tests.adapters.harness_imap import make_mailbox
+from tests.adapters.harness_imap import imap_endpoint, make_mailbox, smtp_endpoint
 from tests.servers.fixtures import BOT_PASSWORD, MailServers
 
 SENDER = "duty.manager@council.test"
@@ -269,7 +270,12 @@ def test_wrong_smtp_password_is_an_auth_error(mail_servers: MailServers, address
 
 
 def test_untrusted_certificate_is_a_clear_error(mail_servers: MailServers, address: str) -> None:
-    adapter = make_mailbox(mail_servers, address, ca_file=None)
+    adapter = make_mailbox(
+        mail_servers,
+        address,
+        imap=imap_endpoint(mail_servers, ca_file=None),
+        smtp=smtp_endpoint(mail_servers, ca_file=None),
+    )
 
     with pytest.raises(MailboxError) as caught:
         list(adapter.fetch_new())
@@ -282,7 +288,9 @@ def test_untrusted_certificate_is_a_clear_error(mail_servers: MailServers, addre
 
 def test_starttls_on_the_plain_imap_port_works(mail_servers: MailServers, address: str) -> None:
     adapter = make_mailbox(
-        mail_servers, address, imap_port=mail_servers.imap_port, imap_security="starttls"
+        mail_servers,
+        address,
+        imap=imap_endpoint(mail_servers, port=mail_servers.imap_port, security="starttls"),
     )
     raw = make_message("Over STARTTLS", SENDER, address)
     mail_servers.deliver(address, raw)
@@ -294,7 +302,9 @@ def test_starttls_on_the_plain_imap_port_works(mail_servers: MailServers, addres
 
 def test_smtp_over_implicit_tls_sends(mail_servers: MailServers, address: str) -> None:
     adapter = make_mailbox(
-        mail_servers, address, smtp_port=mail_servers.smtps_port, smtp_security="ssl"
+        mail_servers,
+        address,
+        smtp=smtp_endpoint(mail_servers, port=mail_servers.smtps_port, security="ssl"),
     )
     message = EmailMessage()
     message["From"] = address
@@ -313,12 +323,7 @@ def test_smtp_over_implicit_tls_sends(mail_servers: MailServers, address: str) -
 
 def test_plain_smtp_is_refused_for_a_remote_host() -> None:
     with pytest.raises(ValueError, match="only allowed"):
-        ImapSmtpMailbox(
-            imap_host="imap.example.org",
-            username="bot@example.org",
-            password="x",
-            smtp_security="plain",
-        )
+        SmtpEndpoint("imap.example.org", security="plain")
 
 
 def test_move_falls_back_to_copy_when_the_server_lacks_move(
@@ -327,7 +332,7 @@ def test_move_falls_back_to_copy_when_the_server_lacks_move(
     raw = make_message("No MOVE here", SENDER, address)
     mail_servers.deliver(address, raw)
     mail = next(iter(mailbox.fetch_new()))
-    mailbox._capabilities = mailbox._capabilities - {"MOVE"}
+    mailbox.imap.session.capabilities = mailbox.imap.session.capabilities - {"MOVE"}
 
     mailbox.mark_processed(mail.server_id, "Processed")
 

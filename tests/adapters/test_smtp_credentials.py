@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.mail.imap import ImapSmtpMailbox
+from bot.adapters.mail.imap_smtp import ImapSmtpMailbox
+from bot.adapters.mail.mail_server import Login
 from bot.config import Config, config_from_document, missing_secrets
 from bot.kernel.mailbox import MailboxAuthError, MailboxError, MemoryCursorStore
 from bot.service.wiring import open_mailbox
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The environment variables the test configurations name, and the passwords they hold.
 IMAP_ENV = "RRBOT_TEST_IMAP_PASSWORD"
 SMTP_ENV = "RRBOT_TEST_RELAY_PASSWORD"
+TOKEN_ENV = "RRBOT_TEST_RELAY_TOKEN"
 IMAP_PASSWORD = "imap-secret"
 RELAY_PASSWORD = "relay-secret"
 
@@ -219,21 +221,24 @@ def test_smtp_ca_file_of_its_own_is_the_one_trusted_for_smtp(
     assert list(mailbox.fetch_new()) == []
 
 
-def test_smtp_xoauth2_signs_in_as_the_smtp_account_with_its_own_token() -> None:
+def test_smtp_xoauth2_signs_in_as_the_smtp_account_with_its_own_token(
+    mail_servers: MailServers, opened: list[ImapSmtpMailbox]
+) -> None:
     # Given IMAP on a password and SMTP on an XOAUTH2 token for another account,
-    mailbox = ImapSmtpMailbox(
-        imap_host="imap.example.org", username="bot@example.org", password="x",
-        smtp_username="relay@example.org", smtp_oauth2_token=lambda: "relay-token",
+    config = imap_config(
+        mail_servers, "bot@example.org",
+        {"username": "relay@example.org", "oauth2_token_env": TOKEN_ENV},
     )
-    # then the SMTP initial response names the relay account and carries its token.
-    assert mailbox._smtp_xoauth2_string() == (
+    mailbox = open_imap(opened, config, {IMAP_ENV: "x", TOKEN_ENV: "relay-token"})
+    # then the SMTP initial response names the relay account and carries its token,
+    assert mailbox.smtp.login.xoauth2() == (
         "user=relay@example.org\x01auth=Bearer relay-token\x01\x01"
     )
+    # as it does when the token is a function giving the current one.
+    login = Login("relay@example.org", oauth2_token=lambda: "relay-token")
+    assert login.xoauth2() == "user=relay@example.org\x01auth=Bearer relay-token\x01\x01"
 
 
 def test_smtp_password_and_token_together_are_refused() -> None:
-    with pytest.raises(ValueError, match="at most one of smtp_password and smtp_oauth2_token"):
-        ImapSmtpMailbox(
-            imap_host="imap.example.org", username="bot@example.org", password="x",
-            smtp_password="y", smtp_oauth2_token="z",
-        )
+    with pytest.raises(ValueError, match="exactly one of password and oauth2_token"):
+        Login("relay@example.org", password="y", oauth2_token="z")

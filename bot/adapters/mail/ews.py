@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, TypeVar
 
+from bot.adapters.mail.polling import poll_until
 from bot.kernel.mailbox import FetchedMail, MailboxAuthError, MailboxError, TransientMailboxError
 
 log = logging.getLogger(__name__)
@@ -319,17 +320,13 @@ class EwsMailbox:
             return int(account.inbox.all().count())
 
         baseline = self._call("counting the inbox", count)
-        deadline = time.monotonic() + timeout
-        waited = 0.0
-        while True:
-            remaining = min(timeout - waited, deadline - time.monotonic())
-            if remaining <= 0:
-                return False
-            step = min(self.poll_seconds, remaining)
-            self._sleep(step)
-            waited += step
-            if self._call("counting the inbox", count) > baseline:
-                return True
+        return poll_until(
+            lambda: self._call("counting the inbox", count) > baseline,
+            timeout,
+            self.poll_seconds,
+            self._sleep,
+            look_first=False,
+        )
 
     def check(self) -> list[str]:
         """Connect and describe the inbox and Sent Items."""

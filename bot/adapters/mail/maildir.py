@@ -16,6 +16,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default
 from pathlib import Path
 
+from bot.adapters.mail.polling import poll_until
 from bot.kernel.mailbox import FetchedMail, MailboxError
 
 log = logging.getLogger(__name__)
@@ -191,14 +192,11 @@ class MaildirMailbox:
 
     def wait_for_mail(self, timeout: float) -> bool:
         """Poll the inbox's new/ directory until a file not seen at the last fetch appears."""
-        deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
-            if self._names_in_new() - self._seen_in_new:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            time.sleep(min(POLL_INTERVAL_SECONDS, remaining))
+        return poll_until(
+            lambda: bool(self._names_in_new() - self._seen_in_new),
+            max(timeout, 0.0),
+            POLL_INTERVAL_SECONDS,
+        )
 
     def check(self) -> list[str]:
         """Create the folders if needed and return one line per folder with its message count."""
