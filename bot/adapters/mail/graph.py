@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from bot.adapters.mail.graph_client import GraphApp, GraphClient, graph_error
 from bot.adapters.mail.polling import poll_until
-from bot.config import MailboxSettings
 from bot.kernel.mailbox import CursorStore, FetchedMail, MemoryCursorStore
+from bot.settings import MailboxSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from bot.adapters.mail.imap import ImapFolders, ImapReader
 from bot.adapters.mail.imap_session import ImapEndpoint
 from bot.adapters.mail.mail_server import Login
 from bot.adapters.mail.smtp import SmtpEndpoint, SmtpSender
-from bot.config import MailboxSettings
 from bot.kernel.mailbox import FetchedMail
+from bot.settings import MailboxSettings
 
 
 class ImapSmtpMailbox:
