@@ -20,7 +20,7 @@ from bot.kernel.events import publish
 from bot.kernel.outbox import Attachment, enqueue_chat, enqueue_mail
 from bot.mail.render import render_email
 from bot.process.preset import partners_needed
-from bot.process.working_days import WorkingCalendar, as_aware
+from bot.process.working_days import WorkingCalendar, as_aware, short_time
 from bot.store.models import (
     Ballot,
     Case,
@@ -326,7 +326,7 @@ def ballot_view(session: Session, config: Config, case: Case, ballot: Ballot) ->
         if waiting:
             parts.append("waiting for " + ", ".join(waiting))
         parts.append(f"{ballot.needed} needed")
-        parts.append(f"closes {short_time(ballot.closes_at, config)}")
+        parts.append(f"closes {short_time(ballot.closes_at, config.calendar)}")
     outcome = ""
     if ballot.status != "open":
         outcome = _outcome_text(ballot)
@@ -345,12 +345,6 @@ def ballot_view(session: Session, config: Config, case: Case, ballot: Ballot) ->
     )
 
 
-def short_time(instant: datetime, config: Config) -> str:
-    """Show an instant briefly in London time: "16:00 Tue 12 Jan"."""
-    local = instant.astimezone(config.calendar.zone)
-    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
-
-
 def remind_partners(
     session: Session, config: Config, ballot_id: int, key: str, now: datetime
 ) -> int:
@@ -366,7 +360,7 @@ def remind_partners(
         if member.partner_key in voted or not member.slack_user_id:
             continue
         text = (f"Reminder: the {what} ballot for {case.reference} closes"
-                f" {short_time(ballot.closes_at, config)}, and"
+                f" {short_time(ballot.closes_at, config.calendar)}, and"
                 f" {PARTNER_LABELS[member.partner_key]} has not voted yet. Please vote in the"
                 " partners' channel (the lead or any deputy may vote).")
         enqueue_chat(session, partnership=case.partnership, key=f"{key}:{member.slack_user_id}",

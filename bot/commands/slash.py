@@ -7,13 +7,13 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from bot.agencies import requests as agency_requests
-from bot.ballots.lifecycle import ballot_view, short_time
+from bot.ballots.lifecycle import ballot_view
 from bot.cases.lifecycle import CaseNotFound, find_case
 from bot.cases.states import OPEN_STATUSES
 from bot.config import Config
 from bot.kernel import audit
 from bot.process.preset import SUBMISSION_KEY
-from bot.process.working_days import parse_instant
+from bot.process.working_days import parse_instant, short_time
 from bot.store.models import AgencyRequest, Ballot, Case, Milestone
 
 USAGE = (
@@ -48,11 +48,12 @@ def run_command(session: Session, config: Config, user_id: str, text: str, now: 
             case = find_case(session, arguments[0])
             due = parse_due(config, arguments[2])
             agency_requests.extend_request(session, config, case, arguments[1], due, now, actor)
-            return f"{case.reference}: {arguments[1]} now has until {short_time(due, config)}."
+            until = short_time(due, config.calendar)
+            return f"{case.reference}: {arguments[1]} now has until {until}."
         if verb == "add-agency" and len(arguments) == 2:
             case = find_case(session, arguments[0])
             request = agency_requests.add_agency(session, config, case, arguments[1], now, actor)
-            by = f" by {short_time(request.due_at, config)}" if request.due_at else ""
+            by = f" by {short_time(request.due_at, config.calendar)}" if request.due_at else ""
             return f"{case.reference}: {arguments[1]} has been asked for information{by}."
     except (CaseNotFound, ValueError) as exc:
         return f"Not done: {exc.args[0] if exc.args else exc}"
@@ -99,7 +100,8 @@ def _case_status(session: Session, config: Config, case: Case, now: datetime) ->
     ).all()
     for milestone in outstanding:
         late = " (OVERDUE)" if milestone.status == "overdue" else ""
-        lines.append(f"  - {milestone.label}: due {short_time(milestone.due_at, config)}{late}")
+        due = short_time(milestone.due_at, config.calendar)
+        lines.append(f"  - {milestone.label}: due {due}{late}")
     for ballot in session.exec(select(Ballot).where(Ballot.case_id == case.id,
                                                     Ballot.status == "open")):
         view = ballot_view(session, config, case, ballot)

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from bot.cases.states import OPEN_STATUSES
 from bot.config import Config
 from bot.process.preset import SUBMISSION_KEY
-from bot.process.working_days import WorkingCalendar, as_aware
+from bot.process.working_days import WorkingCalendar, as_aware, short_time
 from bot.store.models import (
     AgencyRequest,
     Ballot,
@@ -202,12 +202,6 @@ class WeeklySummary:
     generated: str
     closed: list[ClosedCase]
     open_count: int
-
-
-def short_time(instant: datetime, calendar: WorkingCalendar) -> str:
-    """Show an instant compactly in London time: "16:00 Wed 13 Jan"."""
-    local = as_aware(instant).astimezone(calendar.zone)
-    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
 
 
 def short_date(day: date) -> str:

@@ -133,6 +133,12 @@ def as_aware(instant: datetime) -> datetime:
     return instant
 
 
+def short_time(instant: datetime, calendar: WorkingCalendar) -> str:
+    """Show an instant briefly in the calendar's (London) time: "16:00 Wed 13 Jan"."""
+    local = as_aware(instant).astimezone(calendar.zone)
+    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
+
+
 def parse_instant(text: str, zone: ZoneInfo = LONDON) -> datetime:
     """Parse an ISO 8601 date or date-time; without an offset it is London local time."""
     try:
