@@ -8,9 +8,10 @@ from sqlmodel import Session, col, select
 
 from bot.ballots.members import PARTNER_LABELS, members
 from bot.ballots.notices import alert_manager
-from bot.ballots.views import short_time, votes_on
+from bot.ballots.views import votes_on
 from bot.config import Config
 from bot.kernel.outbox import enqueue_chat
+from bot.process.working_days import short_time
 from bot.process.working_hours import working_hours_before
 from bot.store.models import Ballot, Case, PlannedAction
 
@@ -30,7 +31,7 @@ def remind_partners(
         if member.partner_key in voted or not member.slack_user_id:
             continue
         text = (f"Reminder: the {what} ballot for {case.reference} closes"
-                f" {short_time(ballot.closes_at, config)}, and"
+                f" {short_time(ballot.closes_at, config.calendar)}, and"
                 f" {PARTNER_LABELS[member.partner_key]} has not voted yet. Please vote in the"
                 " partners' channel (the lead or any deputy may vote).")
         enqueue_chat(session, partnership=case.partnership, key=f"{key}:{member.slack_user_id}",

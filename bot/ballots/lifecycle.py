@@ -19,7 +19,12 @@ from bot.kernel.events import publish
 from bot.kernel.outbox import enqueue_chat
 from bot.mail.notify import notify
 from bot.process.preset import partners_needed
-from bot.store.models import Ballot, Case, Milestone, Vote
+from bot.store.models import (
+    Ballot,
+    Case,
+    Milestone,
+    Vote,
+)
 
 # The milestone whose due instant is each kind of ballot's deadline.
 MILESTONES = {"decision": "partner_decision", "signoff": "partner_signoff"}

@@ -11,6 +11,7 @@ from bot.ballots.members import PARTNER_LABELS
 from bot.config import Config
 from bot.kernel.chat import BallotOption, BallotView
 from bot.kernel.outbox import enqueue_chat
+from bot.process.working_days import short_time
 from bot.store.models import Ballot, Case, DeliveryReceipt, Vote
 
 DECISION_OPTIONS = (
@@ -48,7 +49,7 @@ def ballot_view(session: Session, config: Config, case: Case, ballot: Ballot) ->
         if waiting:
             parts.append("waiting for " + ", ".join(waiting))
         parts.append(f"{ballot.needed} needed")
-        parts.append(f"closes {short_time(ballot.closes_at, config)}")
+        parts.append(f"closes {short_time(ballot.closes_at, config.calendar)}")
     outcome = ""
     if ballot.status != "open":
         outcome = _outcome_text(ballot)
@@ -66,11 +67,6 @@ def ballot_view(session: Session, config: Config, case: Case, ballot: Ballot) ->
         report_sha256=ballot.report_sha256 or "",
     )
 
-
-def short_time(instant: datetime, config: Config) -> str:
-    """Show an instant briefly in London time: "16:00 Tue 12 Jan"."""
-    local = instant.astimezone(config.calendar.zone)
-    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
 
 
 def votes_on(session: Session, ballot: Ballot) -> list[Vote]:

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
-from bot.cases.lifecycle import CaseNotFound, find_case, mark_milestone_done, open_case
 from bot.cases.summaries import case_summaries
-from bot.config import Config, ConfigError, load_config, missing_secrets
+from bot.cli import chat, report, requests
+from bot.cli.common import (
+    ConfigOption,
+    NowOption,
+    RequiredConfig,
+    command_context,
+    console,
+    database_errors,
+    database_label,
+    errors,
+    fail,
+    load,
+    read_instant,
+)
+from bot.commands.cases import MarkMilestoneDone, OpenCase, mark_milestone_done, open_case
+from bot.commands.people import OPERATOR
+from bot.config import missing_secrets
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.mailbox import MailboxError, MemoryCursorStore
@@ -27,14 +36,7 @@ from bot.process.preset import load_preset, preset_names
 from bot.process.timeline import Timeline, plan
 from bot.process.working_days import LONDON, WorkingCalendar, parse_instant
 from bot.service.health import HealthServerError
-from bot.service.wiring import (
-    base_folder,
-    build_engine,
-    database_url,
-    open_database,
-    open_mailbox,
-    record_config_load,
-)
+from bot.service.wiring import build_engine, open_database, open_mailbox, record_config_load
 from bot.store.db import transaction
 
 app = typer.Typer(
@@ -43,23 +45,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output gets a width a table fits in rather than the 80 columns rich assumes.
-console = Console(width=None if sys.stdout.isatty() else 120)
-errors = Console(stderr=True)
-
-# Exit status for input the bot cannot use (a broken config, a bad date).
-EXIT_BAD_INPUT = 2
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="A configuration file (see config.example.toml).")
-]
-
-
-def fail(*lines: str) -> NoReturn:
-    """Print each problem on one line to stderr and exit with status 2."""
-    for line in lines:
-        errors.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -81,7 +66,7 @@ def timeline(
     except ValueError as exc:
         fail(f"--start: {exc}")
     if config is not None:
-        loaded = _load(config)
+        loaded = load(config)
         process, calendar = loaded.preset, loaded.calendar
     else:
         try:
@@ -123,7 +108,7 @@ def _print_timeline(case_plan: Timeline, label: str, calendar: WorkingCalendar) 
 @app.command("check-config")
 def check_config(path: Annotated[Path, typer.Argument(help="The configuration file.")]) -> None:
     """Validate a configuration file: one line per problem, exit status 2 if any."""
-    loaded = _load(path)
+    loaded = load(path)
     problems = [f"{path}: {line}" for line in missing_secrets(loaded.settings)]
     for warning in loaded.warnings:
         errors.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
@@ -138,103 +123,13 @@ def check_config(path: Annotated[Path, typer.Argument(help="The configuration fi
     )
 
 
-def _load(path: Path) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        fail(*exc.problems)
-
-
-def _instant(text: str | None, option: str) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        fail(f"{option}: {exc}")
-
-
 def _engine(config: Path, now: datetime) -> Engine:
-    loaded = _load(config)
+    loaded = load(config)
     with database_errors(loaded):
         engine = build_engine(loaded)
         record_config_load(engine, now)
     return engine
 
-
-def database_label(loaded: Config) -> str:
-    """Name the configured database for people: the URL as used, without its password."""
-    url = database_url(loaded)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
-
-
-@contextmanager
-def database_errors(loaded: Config) -> Iterator[None]:
-    """Turn a database or Maildir folder that cannot be reached or made into one line, exit 2."""
-    try:
-        yield
-    except (OperationalError, InterfaceError) as exc:
-        error = exc.orig if exc.orig is not None else exc
-        lines = str(error).strip().splitlines()
-        reason = lines[0] if lines else type(error).__name__
-        fail(f"database {database_label(loaded)}: {_without_password(loaded, reason)}")
-    except ArgumentError:
-        if _parses(database_url(loaded)):
-            raise
-        fail(f"database \"{database_label(loaded)}\": not a database URL; set [database] url,"
-             " e.g. sqlite:////var/lib/rrbot/rrbot.sqlite3")
-    except OSError as exc:
-        # make_engine creates a SQLite file's folder, open_mailbox the Maildir's: a folder that
-        # cannot be made (a read-only /etc, say) is the config's problem, not a crash.
-        made = exc.filename
-        folder = _sqlite_folder(loaded)
-        if made is not None and folder is not None and folder.is_relative_to(made):
-            fail(f"database {database_label(loaded)}: cannot create the folder {made}:"
-                 f" {exc.strerror or exc}; set [database] url to a folder the bot may write")
-        maildir = base_folder(loaded) / loaded.settings.mailbox.maildir.path
-        if (made is not None and loaded.settings.mailbox.backend == "maildir"
-                and maildir.is_relative_to(made)):
-            fail(f"mailbox folder {maildir}: cannot create {made}: {exc.strerror or exc};"
-                 " set [mailbox.maildir] path to a folder the bot may write")
-        raise
-
-
-def _sqlite_folder(loaded: Config) -> Path | None:
-    try:
-        parsed = make_url(database_url(loaded))
-    except ArgumentError:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database).parent
-
-
-def _parses(url: str) -> bool:
-    try:
-        make_url(url)
-    except ArgumentError:
-        return False
-    return True
-
-
-def _without_password(loaded: Config, text: str) -> str:
-    try:
-        password = make_url(database_url(loaded)).password
-    except ArgumentError:
-        return text
-    return text.replace(str(password), "***") if password else text
-
-
-RequiredConfig = Annotated[
-    Path, typer.Option("--config", help="A configuration file (see config.example.toml).")
-]
-NowOption = Annotated[
-    str | None,
-    typer.Option("--now", help="Act as if it were this instant (ISO 8601); default: now."),
-]
 
 db_app = typer.Typer(help="The bot's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -247,7 +142,7 @@ app.add_typer(audit_app, name="audit")
 @db_app.command("upgrade")
 def db_upgrade(config: RequiredConfig) -> None:
     """Create or migrate the database to the newest schema."""
-    loaded = _load(config)
+    loaded = load(config)
     with database_errors(loaded):
         open_database(loaded).dispose()
     console.print(f"database {database_label(loaded)} is up to date", markup=False)
@@ -256,7 +151,7 @@ def db_upgrade(config: RequiredConfig) -> None:
 @app.command()
 def tick(config: RequiredConfig, now: NowOption = None) -> None:
     """Run one step of the engine at --now: take in mail, run due actions, send."""
-    instant = _instant(now, "--now")
+    instant = read_instant(now, "--now")
     engine = _engine(config, instant)
     try:
         with database_errors(engine.config):
@@ -280,8 +175,8 @@ def cases(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the cases with their day, status and next milestone."""
-    instant = _instant(now, "--now")
-    loaded = _load(config)
+    instant = read_instant(now, "--now")
+    loaded = load(config)
     with database_errors(loaded), transaction(open_database(loaded)) as session:
         summaries = case_summaries(session, loaded, instant)
     if as_json:
@@ -305,13 +200,12 @@ def case_open(
     now: NowOption = None,
 ) -> None:
     """Open a case by hand, e.g. for a referral that came by phone."""
-    instant = _instant(now, "--now")
-    clock_start = _instant(start, "--start")
-    engine = _engine(config, instant)
-    with transaction(engine.database) as session:
-        case = open_case(session, engine.config, clock_start, instant, actor="cli")
-        reference = case.reference
-    console.print(f"opened {reference}", markup=False)
+    now_instant = read_instant(now, "--now")
+    clock_start = read_instant(start, "--start")
+    engine = _engine(config, now_instant)
+    with command_context(engine.config, OPERATOR, now_instant, engine.database) as context:
+        opened = open_case(context, OpenCase(clock_start))
+    console.print(f"opened {opened.reference}", markup=False)
 
 
 @app.command("milestone-done")
@@ -322,21 +216,17 @@ def milestone_done(
     at: Annotated[str | None, typer.Option(help="When it was done (default: now).")] = None,
 ) -> None:
     """Record that a milestone was done (the steps after it are re-dated)."""
-    instant = _instant(at, "--at")
-    engine = _engine(config, instant)
-    try:
-        with transaction(engine.database) as session:
-            mark_milestone_done(session, engine.config, find_case(session, case), key, instant,
-                                actor="cli")
-    except (CaseNotFound, KeyError) as exc:
-        fail(str(exc.args[0]))
+    done_at = read_instant(at, "--at")
+    engine = _engine(config, done_at)
+    with command_context(engine.config, OPERATOR, done_at, engine.database) as context:
+        mark_milestone_done(context, MarkMilestoneDone(case, key, done_at))
     console.print(f"{case}: {key} done", markup=False)
 
 
 @app.command()
 def run(config: RequiredConfig) -> None:
     """Run the service until SIGTERM or Ctrl-C: mail, deadlines, reminders, sending."""
-    loaded = _load(config)
+    loaded = load(config)
     missing = missing_secrets(loaded.settings)
     if missing:
         fail(*(f"{config}: {line}" for line in missing))
@@ -401,7 +291,7 @@ Where to look:
 @app.command("check-mailbox")
 def check_mailbox(config: RequiredConfig) -> None:
     """Connect to the configured mailbox and list the folders the bot will use."""
-    loaded = _load(config)
+    loaded = load(config)
     missing = missing_secrets(loaded.settings)
     if missing:
         fail(*(f"{config}: {line}" for line in missing))
@@ -421,7 +311,7 @@ def check_mailbox(config: RequiredConfig) -> None:
 @audit_app.command("verify")
 def audit_verify(config: RequiredConfig) -> None:
     """Recompute the audit trail's hash chain and name the first broken entry."""
-    loaded = _load(config)
+    loaded = load(config)
     with database_errors(loaded), transaction(open_database(loaded)) as session:
         checks = audit.verify(session)
     broken = [check for check in checks if not check.ok]
@@ -432,16 +322,10 @@ def audit_verify(config: RequiredConfig) -> None:
         raise typer.Exit(1)
 
 
-# Command groups kept in modules of their own register themselves here.
-from bot.cli.report import register as register_report  # noqa: E402
-from bot.cli.requests import register as register_requests  # noqa: E402
-
-register_requests(app)
-register_report(app)
-
-from bot.cli.chat import register as register_chat  # noqa: E402
-
-register_chat(app)
+# Command groups kept in modules of their own.
+requests.register(app)
+report.register(app)
+chat.register(app)
 
 
 def main() -> None:

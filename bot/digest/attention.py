@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from bot.digest.lines import LateLine, Quarantine, QuarantinedLine, UnsentLine
 from bot.process.preset import SUBMISSION_KEY
-from bot.process.working_days import WorkingCalendar, as_aware
+from bot.process.working_days import WorkingCalendar, short_time
 from bot.store.models import Case, InboundMessage, Milestone, OutboxMessage
 
 # How many quarantined messages the digest lists one by one; the rest are counted.
@@ -24,11 +24,6 @@ PURPOSE_MILESTONES = {
     "submission": SUBMISSION_KEY,
 }
 
-
-def short_time(instant: datetime, calendar: WorkingCalendar) -> str:
-    """Show an instant compactly in London time: "16:00 Wed 13 Jan"."""
-    local = as_aware(instant).astimezone(calendar.zone)
-    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
 
 
 def short_date(day: date) -> str:

@@ -1,9 +1,10 @@
-"""The chat channel protocol, the channel-neutral ballot view and sending queued chat rows."""
+"""The chat ports (the channel out, interactions in), the ballot view, sending chat rows."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlmodel import Session
@@ -96,6 +97,57 @@ class ChatChannel(Protocol):
 
     def check(self) -> list[str]:
         """Check the connection and configuration; one line per thing found, raise on failure."""
+
+
+@dataclass(frozen=True)
+class ChatUser:
+    """Who acted in chat: their user id, their workspace, and whether it is the partnership's."""
+
+    user_id: str
+    workspace: str | None
+    in_workspace: bool
+
+
+@dataclass(frozen=True)
+class RationalePrompt:
+    """Ask a member for the rationale of the choice they made on a ballot."""
+
+    ballot_id: int
+    case_reference: str
+    choice: str
+    label: str
+    needs_rationale: bool
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """How to answer an interaction: an error on the form, a prompt, and whether to send now."""
+
+    error: str = ""
+    prompt: RationalePrompt | None = None
+    # Something was queued for chat or mail, so the outbox is worth running at once.
+    changed: bool = False
+
+
+class ChatInteractions(Protocol):
+    """What people do in chat, as a chat adapter hands it to the bot (each its own transaction)."""
+
+    def seen_before(self, receipt: str, now: datetime) -> bool:
+        """Remember a delivery by its key; say whether it had already been received."""
+
+    def vote_clicked(self, user: ChatUser, ballot_id: int | None, choice: str, delivery: str,
+                     now: datetime) -> ChatReply:
+        """Take a user's choice of an option on a ballot; the reply may prompt for the rationale."""
+
+    def rationale_given(self, user: ChatUser, ballot_id: int | None, choice: str,
+                        rationale: str, delivery: str, now: datetime) -> ChatReply:
+        """Cast a user's vote with the rationale they gave; the reply may be an error."""
+
+    def slash_command(self, user: ChatUser, text: str, now: datetime) -> str:
+        """Run a typed command (/rapidreview ...) and return the text to answer with."""
+
+    def listening(self, mode: str, now: datetime) -> None:
+        """Record that the bot listens for chat (socket or http)."""
 
 
 def deliver(chat: ChatChannel, session: Session, row: OutboxMessage, uncertain: bool) -> str:

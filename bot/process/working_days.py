@@ -133,6 +133,12 @@ def as_aware(instant: datetime) -> datetime:
     return instant
 
 
+def short_time(instant: datetime, calendar: WorkingCalendar) -> str:
+    """Show an instant briefly in the calendar's (London) time: "16:00 Wed 13 Jan"."""
+    local = as_aware(instant).astimezone(calendar.zone)
+    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
+
+
 # The years an instant given by a person may fall in.
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 

@@ -92,11 +92,12 @@ class Service:
     def _listen_to_slack(self) -> None:
         # Votes and commands arrive on Slack's own threads; each change only wakes the engine
         # thread, which sends the resulting messages on its next step.
-        from bot.adapters.chat.slack import serve
+        from bot.service.chat import listen_for_chat
 
         def listen() -> None:
             try:
-                serve(self.config, self.engine.database, os.environ, on_change=self.wake.set)
+                listen_for_chat(self.config, self.engine.database, os.environ,
+                                on_change=self.wake.set)
             except Exception as exc:
                 self.health.chat_error = f"{type(exc).__name__}: {exc}"
                 log.exception("the Slack listener stopped")

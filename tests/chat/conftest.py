@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from bot.adapters.chat.slack import SlackChat, build_app
 from bot.cases.lifecycle import open_case
+from bot.commands.chat_interactions import ChatCommands
 from bot.config import Config, config_from_document
 from bot.engine.step import Engine
 from bot.kernel.outbox import Dispatcher
@@ -198,8 +199,8 @@ def make_harness(tmp_path: Path, slack: SlackApiServer,
         Dispatcher(engine.database, engine.mailbox, engine.retry_policy,
                    engine.chat).dispatch(clock[0])
 
-    app = build_app(config, engine.database, client, SIGNING_SECRET, clock=lambda: clock[0],
-                    on_change=send_now)
+    app = build_app(config, ChatCommands(config, engine.database), client, SIGNING_SECRET,
+                    clock=lambda: clock[0], on_change=send_now)
     return Harness(engine, slack, app, mailbox, clock)
 
 

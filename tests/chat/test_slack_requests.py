@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import func, select
 
-from bot.commands import slash as chat_commands
+from bot.commands import agencies as chat_commands
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, DeliveryReceipt, Vote
 from tests.chat.conftest import MANAGER, POLICE_LEAD, Harness, signed
@@ -95,6 +95,7 @@ def test_extend_and_add_agency_are_for_the_business_manager_only(
     called: list[tuple[str, Any]] = []
 
     class Request:
+        status = "open"
         due_at = None
 
     def extend(session: Any, config: Any, case: Any, agency: str, due: datetime, now: datetime,

@@ -17,10 +17,10 @@ import handlers.vote_email as vote_email
 from bot.adapters.chat.console import ConsoleChat
 from bot.adapters.chat.slack import SlackChat
 from bot.ballots.lifecycle import open_signoff_ballot
-from bot.cli import chat as cli_chat
 from bot.cli.main import app
 from bot.engine.pipeline import InboundContext
 from bot.mail.senders import SenderCheck
+from bot.service import chat as cli_chat
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, InboundMessage, OutboxMessage, Vote

@@ -17,21 +17,18 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine as DatabaseEngine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
-from bot.ballots.members import VoteRefused, member_by_slack_user, members
-from bot.ballots.views import OPTIONS
-from bot.ballots.voting import cast_vote, refuse_vote
-from bot.commands.slash import run_command
 from bot.config import Config
-from bot.kernel import audit
-from bot.kernel.chat import BallotView, ChatError, TransientChatError, ballot_text
-from bot.kernel.receipts import receipt_seen, remember_receipt
+from bot.kernel.chat import (
+    BallotView,
+    ChatError,
+    ChatInteractions,
+    ChatUser,
+    RationalePrompt,
+    TransientChatError,
+    ballot_text,
+)
 from bot.settings import SlackSettings
-from bot.store.db import transaction
-from bot.store.models import Ballot
 
 log = logging.getLogger(__name__)
 
@@ -170,18 +167,17 @@ def ballot_blocks(view: BallotView) -> list[dict[str, Any]]:
     return blocks
 
 
-def rationale_modal(ballot_id: int, case_reference: str, kind: str, choice: str) -> dict[str, Any]:
+def rationale_modal(prompt: RationalePrompt) -> dict[str, Any]:
     """Build the modal that asks for the rationale of a choice."""
-    option = next(option for option in OPTIONS[kind] if option.value == choice)
-    hint = "Required." if option.needs_rationale else "Optional."
+    hint = "Required." if prompt.needs_rationale else "Optional."
     return {
         "type": "modal", "callback_id": RATIONALE_CALLBACK,
-        "private_metadata": json.dumps({"ballot_id": ballot_id, "choice": choice}),
+        "private_metadata": json.dumps({"ballot_id": prompt.ballot_id, "choice": prompt.choice}),
         "title": _plain("Your vote"), "submit": _plain("Submit vote"),
         "close": _plain("Cancel"),
         "blocks": [
-            {"type": "section", "text": _plain(f"{case_reference}: {option.label}")},
-            {"type": "input", "block_id": "rationale", "optional": not option.needs_rationale,
+            {"type": "section", "text": _plain(f"{prompt.case_reference}: {prompt.label}")},
+            {"type": "input", "block_id": "rationale", "optional": not prompt.needs_rationale,
              "label": _plain("Rationale"), "hint": _plain(
                  f"{hint} Do not name the child or family: the case reference is enough."),
              "element": {"type": "plain_text_input", "action_id": "text", "multiline": True,
@@ -196,7 +192,7 @@ def _plain(text: str) -> dict[str, Any]:
 
 def build_app(
     config: Config,
-    database: DatabaseEngine,
+    interactions: ChatInteractions,
     client: WebClient,
     signing_secret: str,
     *,
@@ -227,12 +223,7 @@ def build_app(
             return next()
         timestamp = _header(req, "x-slack-request-timestamp") or ""
         key = "slack-request:" + hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
-        try:
-            with transaction(database) as session:
-                if receipt_seen(session, key):
-                    return BoltResponse(status=401, body="replayed request")
-                remember_receipt(session, config.settings.partnership.key, key, clock(), None)
-        except IntegrityError:
+        if interactions.seen_before(key, clock()):
             return BoltResponse(status=401, body="replayed request")
         return next()
 
@@ -240,69 +231,32 @@ def build_app(
     def on_vote_click(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         action = body["actions"][0]
-        user_id = body["user"]["id"]
+        user = _user(team_id, body)
         ballot_id_text, _, choice = str(action.get("value", "")).partition(":")
         ballot_id = int(ballot_id_text) if ballot_id_text.isdigit() else None
-        delivery = f"slack-action:{user_id}:{action.get('action_ts', '')}:{action['action_id']}"
-        refusal = _who_may_not_vote(config, team_id, body)
-        with transaction(database) as session:
-            ballot = session.get(Ballot, ballot_id) if ballot_id else None
-            if refusal or ballot is None:
-                refuse_vote(session, config, user_id, clock(), reason=refusal or "no ballot",
-                            delivery_key=delivery, ballot_id=ballot.id if ballot else None,
-                            team_id=_team(body))
-                opening = None
-            elif receipt_seen(session, delivery):
-                opening = None
-            else:
-                remember_receipt(session, config.settings.partnership.key, delivery, clock(),
-                                 None)
-                from bot.store.models import Case
-
-                case = session.get_one(Case, ballot.case_id)
-                opening = rationale_modal(ballot.id or 0, case.reference, ballot.kind, choice) \
-                    if ballot.status == "open" and choice in {o.value for o in OPTIONS[
-                        ballot.kind]} else None
-                if opening is None:
-                    _tell(session, config, user_id, delivery,
-                          "This ballot has closed; your choice was not counted.", clock())
-        if opening is not None:
-            client.views_open(trigger_id=body["trigger_id"], view=opening)
-        changed()
+        stamp = action.get("action_ts", "")
+        delivery = f"slack-action:{user.user_id}:{stamp}:{action['action_id']}"
+        reply = interactions.vote_clicked(user, ballot_id, choice, delivery, clock())
+        if reply.prompt is not None:
+            client.views_open(trigger_id=body["trigger_id"], view=rationale_modal(reply.prompt))
+        if reply.changed:
+            changed()
 
     @app.view(RATIONALE_CALLBACK)
     def on_rationale(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user_id = body["user"]["id"]
         metadata = json.loads(view.get("private_metadata") or "{}")
         rationale = (((view.get("state") or {}).get("values") or {}).get("rationale") or {}) \
             .get("text", {}).get("value") or ""
-        refusal = _who_may_not_vote(config, team_id, body)
-        delivery = f"slack-view:{view['id']}"
-        member = member_by_slack_user(config, user_id)
-        try:
-            with transaction(database) as session:
-                if refusal or member is None:
-                    refuse_vote(session, config, user_id, clock(), reason=refusal or "unknown",
-                                delivery_key=delivery, ballot_id=metadata.get("ballot_id"),
-                                team_id=_team(body))
-                    ack()
-                    return
-                result = cast_vote(session, config, int(metadata["ballot_id"]), member,
-                                   str(metadata["choice"]), rationale, clock(), source="slack",
-                                   delivery_key=delivery)
-        except VoteRefused as exc:
-            ack(response_action="errors", errors={"rationale": str(exc)})
-            return
-        except IntegrityError:
-            # The same submission arrived twice at once; the other copy counted it.
-            ack()
-            return
-        if result.status == "closed":
-            ack(response_action="errors",
-                errors={"rationale": "This ballot has closed; your vote was not counted."})
+        ballot_id = metadata.get("ballot_id")
+        reply = interactions.rationale_given(
+            _user(team_id, body), int(ballot_id) if ballot_id is not None else None,
+            str(metadata.get("choice", "")), rationale, f"slack-view:{view['id']}", clock())
+        if reply.error:
+            ack(response_action="errors", errors={"rationale": reply.error})
             return
         ack()
-        changed()
+        if reply.changed:
+            changed()
 
     @app.command("/rapidreview")
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
@@ -310,9 +264,8 @@ def build_app(
         if body.get("team_id") != team_id:
             ack(text="Sorry, this command only works in the partnership's own workspace.")
             return
-        with transaction(database) as session:
-            reply = run_command(session, config, user_id, body.get("text", ""), clock())
-        ack(text=reply)
+        user = ChatUser(user_id, team_id, in_workspace=True)
+        ack(text=interactions.slash_command(user, body.get("text", ""), clock()))
         changed()
 
     return app
@@ -334,60 +287,25 @@ def _team(body: dict[str, Any]) -> str | None:
     return team.get("id") or (body.get("user") or {}).get("team_id")
 
 
-def _who_may_not_vote(config: Config, team_id: str, body: dict[str, Any]) -> str | None:
-    """Return why the sender may not vote, or None when they may."""
+def _user(team_id: str, body: dict[str, Any]) -> ChatUser:
+    """Say who acted, and whether they act from the partnership's own workspace."""
     user = body.get("user") or {}
     teams = {value for value in (_team(body), user.get("team_id")) if value}
-    if not teams or teams != {team_id}:
-        return "another workspace"
-    if member_by_slack_user(config, user.get("id", "")) is None:
-        return "not a partner member"
-    return None
-
-
-def _tell(session: Session, config: Config, user_id: str, delivery: str, text: str,
-          now: datetime) -> None:
-    from bot.kernel.outbox import enqueue_chat
-
-    enqueue_chat(session, partnership=config.settings.partnership.key,
-                 key=f"notice:{delivery}", purpose="ballot_closed_notice",
-                 payload={"operation": "ephemeral", "user_id": user_id, "text": text},
-                 now=now, recipient=user_id)
-
-
-def member_user_ids(config: Config) -> dict[str, str]:
-    """Every partner member's and the business manager's Slack user id, labelled."""
-    labelled = {m.slack_user_id: f"partners.{m.partner_key} {m.role} {m.name}"
-                for m in members(config) if m.slack_user_id}
-    manager = config.settings.business_manager
-    if manager.slack_user_id:
-        labelled.setdefault(manager.slack_user_id, f"business_manager {manager.name}")
-    return labelled
-
-
-def check_workspace(config: Config, chat: SlackChat) -> tuple[list[str], list[str]]:
-    """Check token, channel and every configured member; return lines found and problems."""
-    try:
-        lines = chat.check()
-    except ChatError as exc:
-        return [], [f"chat.slack: {exc}"]
-    found, problems = chat.check_users(member_user_ids(config))
-    return lines + found, problems
+    return ChatUser(user.get("id", ""), _team(body),
+                    in_workspace=bool(teams) and teams == {team_id})
 
 
 def serve(
-    config: Config, database: DatabaseEngine, environ: Mapping[str, str], port: int = 3000,
+    config: Config, interactions: ChatInteractions, environ: Mapping[str, str], port: int = 3000,
     on_change: Callable[[], None] | None = None,
 ) -> None:
     """Listen for Slack: Socket Mode by default, or HTTP on port with signed requests."""
     settings = config.settings.chat.slack
     assert settings is not None
     client = WebClient(token=environ.get(settings.bot_token_env) or None)
-    app = build_app(config, database, client, environ.get(settings.signing_secret_env, ""),
+    app = build_app(config, interactions, client, environ.get(settings.signing_secret_env, ""),
                     on_change=on_change)
-    with transaction(database) as session:
-        audit.record(session, config.settings.partnership.key, "bot", "chat_listening",
-                     _real_clock(), mode=settings.mode)
+    interactions.listening(settings.mode, _real_clock())
     if settings.mode == "socket":
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -1,0 +1,144 @@
+"""Cases: open one by hand, mark a milestone done, and say where cases stand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from bot.agencies.requests import CLOSED_STATUSES
+from bot.ballots.lifecycle import ballot_view
+from bot.cases import lifecycle
+from bot.cases.states import OPEN_STATUSES
+from bot.commands.base import MANAGERS, READERS, Context, case_named, domain_errors, require
+from bot.process.preset import SUBMISSION_KEY
+from bot.store.models import AgencyRequest, Ballot, Case, Milestone
+
+MANAGER_ONLY = "Sorry, only the partnership's business manager can change a case."
+# How many outstanding steps the status of one case lists.
+OUTSTANDING_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """A case whose referral came another way (by phone), with when its clock started."""
+
+    clock_start: datetime
+    referrer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseOpened:
+    """The new case's reference."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
+class MarkMilestoneDone:
+    """A milestone of a case that was done at a given instant."""
+
+    case_reference: str
+    milestone_key: str
+    done_at: datetime
+
+
+@dataclass(frozen=True)
+class MilestoneDone:
+    """The milestone now done; the steps counted from it are re-dated."""
+
+    case_reference: str
+    milestone_key: str
+
+
+@dataclass(frozen=True)
+class OutstandingStep:
+    """A milestone still to do, with its due instant."""
+
+    label: str
+    due_at: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class OpenBallotProgress:
+    """An open ballot's name and how far the partners have got."""
+
+    title: str
+    progress: str
+
+
+@dataclass(frozen=True)
+class CaseStatus:
+    """Where one case stands: its day, status, next steps, open ballots and missing returns."""
+
+    reference: str
+    day: int
+    last_day: int | None
+    status: str
+    outstanding: tuple[OutstandingStep, ...]
+    ballots: tuple[OpenBallotProgress, ...]
+    waiting_for: tuple[str, ...]
+
+
+def open_case(context: Context, request: OpenCase) -> CaseOpened:
+    """Open a case by hand, with its milestones and the decision ballot."""
+    require(context, MANAGERS, "case-open", MANAGER_ONLY)
+    with domain_errors():
+        case = lifecycle.open_case(context.session, context.config, request.clock_start,
+                                   context.now, actor=context.actor.who,
+                                   referrer_email=request.referrer_email)
+    return CaseOpened(case.reference)
+
+
+def mark_milestone_done(context: Context, request: MarkMilestoneDone) -> MilestoneDone:
+    """Record that a milestone was done; the steps counted from it are re-dated."""
+    require(context, MANAGERS, "milestone-done", MANAGER_ONLY)
+    case = case_named(context, request.case_reference)
+    with domain_errors():
+        lifecycle.mark_milestone_done(context.session, context.config, case,
+                                      request.milestone_key, request.done_at,
+                                      actor=context.actor.who)
+    return MilestoneDone(case.reference, request.milestone_key)
+
+
+def case_status(context: Context, reference: str | None = None) -> list[CaseStatus]:
+    """Say where the named case, or else each open case, stands."""
+    require(context, READERS, "status", "Sorry, you cannot see this partnership's cases.")
+    if reference is not None:
+        cases = [case_named(context, reference)]
+    else:
+        cases = list(context.session.exec(
+            select(Case).where(col(Case.status).in_(sorted(OPEN_STATUSES)))
+            .order_by(col(Case.id))
+        ).all())
+    return [_status(context, case) for case in cases]
+
+
+def _status(context: Context, case: Case) -> CaseStatus:
+    session, config = context.session, context.config
+    calendar = config.calendar
+    outstanding = session.exec(
+        select(Milestone).where(Milestone.case_id == case.id,
+                                col(Milestone.status).in_(["pending", "overdue"]))
+        .order_by(col(Milestone.due_at)).limit(OUTSTANDING_SHOWN)
+    ).all()
+    open_ballots = session.exec(select(Ballot).where(Ballot.case_id == case.id,
+                                                     Ballot.status == "open"))
+    views = [ballot_view(session, config, case, ballot) for ballot in open_ballots]
+    names = {agency.key: agency.name for agency in config.settings.agencies}
+    waiting = [names.get(request.agency_key, request.agency_key) for request in session.exec(
+        select(AgencyRequest).where(AgencyRequest.case_id == case.id)
+    ) if request.status not in CLOSED_STATUSES]
+    return CaseStatus(
+        reference=case.reference,
+        day=calendar.working_days_between(case.day0, calendar.local_date(context.now)),
+        last_day=config.preset.milestone(SUBMISSION_KEY).day,
+        status=case.status,
+        outstanding=tuple(OutstandingStep(m.label, m.due_at, m.status == "overdue")
+                          for m in outstanding),
+        ballots=tuple(OpenBallotProgress(view.title.split(": ", 1)[-1], view.progress)
+                      for view in views),
+        waiting_for=tuple(waiting),
+    )

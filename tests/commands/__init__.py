@@ -1,0 +1,1 @@
+"""Tests of the command layer: one typed function per action a person can take."""
