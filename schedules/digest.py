@@ -21,7 +21,7 @@ from bot.digest.weekly import build_weekly_summary
 from bot.kernel.actions import ActionContext, action, periodic
 from bot.mail.notify import notify
 from bot.process.working_days import as_aware
-from bot.store.models import PlannedAction
+from bot.store.models import PlannedAction, PlannedActionStatus
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ def plan_digest(context: ActionContext) -> None:
     """Plan the next working day's digest when none is pending (the first run, say)."""
     session, config = context.session, context.config
     pending = session.exec(select(PlannedAction).where(
-        PlannedAction.action == DIGEST_ACTION, PlannedAction.status == "pending",
+        PlannedAction.action == DIGEST_ACTION,
+        PlannedAction.status == PlannedActionStatus.PENDING,
         PlannedAction.partnership == config.settings.partnership.key,
     )).first()
     if pending is None:
@@ -90,7 +91,7 @@ def plan_digest(context: ActionContext) -> None:
     day = date.fromisoformat(pending.subject)
     # A day closed since it was planned (a new closure date) gives way to the next working day.
     if not config.calendar.is_working_day(day):
-        pending.status, pending.done_at = "cancelled", context.now
+        pending.status, pending.done_at = PlannedActionStatus.CANCELLED, context.now
         session.add(pending)
         _plan(context, next_slot(config, as_aware(context.now)))
         return

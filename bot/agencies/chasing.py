@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 from bot.cases.lifecycle import plan_action
 from bot.config import Config
 from bot.process.timeline import reminder_at
-from bot.store.models import AgencyRequest, Case, PlannedAction
+from bot.store.models import AgencyRequest, Case, PlannedAction, PlannedActionStatus
 
 
 def plan_chasing(
@@ -56,9 +56,9 @@ def cancel_chasing(session: Session, case: Case, agency_key: str) -> None:
     """Cancel whatever chasing of an agency's request is still pending."""
     prefix = f"{case.reference}:agency:{agency_key}:"
     pending = session.exec(select(PlannedAction).where(
-        PlannedAction.case_id == case.id, PlannedAction.status == "pending",
+        PlannedAction.case_id == case.id, PlannedAction.status == PlannedActionStatus.PENDING,
         col(PlannedAction.key).startswith(prefix),
     ))
     for planned in pending:
-        planned.status = "cancelled"
+        planned.status = PlannedActionStatus.CANCELLED
         session.add(planned)

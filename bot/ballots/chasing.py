@@ -12,7 +12,7 @@ from bot.ballots.views import short_time, votes_on
 from bot.config import Config
 from bot.kernel.outbox import enqueue_chat
 from bot.process.working_hours import working_hours_before
-from bot.store.models import Ballot, Case, PlannedAction
+from bot.store.models import Ballot, Case, PlannedAction, PlannedActionStatus
 
 
 def remind_partners(
@@ -82,7 +82,8 @@ def cancel_chasing(session: Session, case: Case, ballot: Ballot, now: datetime) 
     """Cancel whatever chasing of a ballot is still pending."""
     prefix = f"{case.reference}:ballot:{ballot.id}:"
     for planned in session.exec(select(PlannedAction).where(
-        col(PlannedAction.key).startswith(prefix), PlannedAction.status == "pending"
+        col(PlannedAction.key).startswith(prefix),
+        PlannedAction.status == PlannedActionStatus.PENDING,
     )):
-        planned.status, planned.done_at = "cancelled", now
+        planned.status, planned.done_at = PlannedActionStatus.CANCELLED, now
         session.add(planned)

@@ -12,7 +12,7 @@ from bot.kernel.events import publish
 from bot.process.preset import NOTIFICATION_KEY, Reminder
 from bot.process.timeline import plan, reminder_at
 from bot.process.working_days import as_aware
-from bot.store.models import Case, Milestone, PlannedAction
+from bot.store.models import Case, Milestone, PlannedAction, PlannedActionStatus
 
 # Statutory milestones with no reminders of their own warn the business manager a working
 # day ahead, so that no statutory deadline passes without warning in good time.
@@ -96,7 +96,7 @@ def plan_action(
             partnership=case.partnership, case_id=case.id, key=key, action=action_name,
             subject=subject, due_at=due_at,
         ))
-    elif existing.status == "pending" and existing.due_at != due_at:
+    elif existing.status == PlannedActionStatus.PENDING and existing.due_at != due_at:
         existing.due_at = due_at
         session.add(existing)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
@@ -90,6 +91,14 @@ class Milestone(SQLModel, table=True):
     done_at: datetime | None = instant(nullable=True)
 
 
+class PlannedActionStatus(StrEnum):
+    """Where a planned action has got to: waiting for its time, run, or no longer wanted."""
+
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
 class PlannedAction(SQLModel, table=True):
     """Something the engine must do at an instant: a reminder, a deadline check, an escalation.
 
@@ -110,7 +119,7 @@ class PlannedAction(SQLModel, table=True):
     action: str = Field(max_length=64)
     subject: str = Field(default="", max_length=200)
     due_at: datetime = instant()
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=PlannedActionStatus.PENDING, max_length=16)
     done_at: datetime | None = instant(nullable=True)
 
 
