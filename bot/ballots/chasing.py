@@ -10,9 +10,16 @@ from bot.ballots.members import PARTNER_LABELS, members
 from bot.ballots.notices import alert_manager
 from bot.ballots.views import short_time, votes_on
 from bot.config import Config
+from bot.kernel.actions import ActionArguments, plan_action
 from bot.kernel.outbox import enqueue_chat
 from bot.process.working_hours import working_hours_before
 from bot.store.models import Ballot, Case, PlannedAction, PlannedActionStatus
+
+
+class BallotStep(ActionArguments):
+    """The ballot a reminder, at-risk warning or deadline is about."""
+
+    ballot_id: int
 
 
 def remind_partners(
@@ -73,8 +80,9 @@ def plan_chasing(
         # A reminder whose time has already passed would only repeat the ballot just posted.
         if due_at <= now and action_name != "ballot_deadline":
             continue
-        session.add(PlannedAction(partnership=case.partnership, case_id=case.id, key=key,
-                                  action=action_name, subject=str(ballot.id), due_at=due_at))
+        plan_action(session, partnership=case.partnership, case_id=case.id, key=key,
+                    action_name=action_name, arguments=BallotStep(ballot_id=ballot.id or 0),
+                    due_at=due_at)
     session.flush()
 
 

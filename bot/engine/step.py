@@ -224,7 +224,7 @@ class Engine:
             ).all()
             context = ActionContext(session, now, self.config, self.mailbox)
             for planned in due:
-                find_action(planned.action)(context, planned)
+                find_action(planned.action).run(context, planned)
                 planned.status, planned.done_at = PlannedActionStatus.DONE, now
                 session.add(planned)
             return [planned.key for planned in due]
