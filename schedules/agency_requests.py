@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.agencies.chasing import plan_next_escalation
+from bot.agencies.chasing import AgencyStep, plan_next_escalation
 from bot.agencies.contacts import tell_agency, tell_escalation
 from bot.agencies.requests import CLOSED_STATUSES, request_agencies
 from bot.kernel.actions import ActionContext, action
@@ -19,33 +19,35 @@ def ask_agencies_when_a_rapid_review_is_decided(event: Event) -> None:
         request_agencies(event.session, event.config, event.case, event.now, actor="bot")
 
 
-@action("agency_reminder")
-def remind(context: ActionContext, planned: PlannedAction) -> None:
+@action("agency_reminder", AgencyStep)
+def remind(context: ActionContext, planned: PlannedAction, step: AgencyStep) -> None:
     """Remind an agency whose return is still outstanding."""
-    _chase(context, planned, "agency_reminder")
+    _chase(context, planned, step, "agency_reminder")
 
 
-@action("agency_final_reminder")
-def final_reminder(context: ActionContext, planned: PlannedAction) -> None:
+@action("agency_final_reminder", AgencyStep)
+def final_reminder(context: ActionContext, planned: PlannedAction, step: AgencyStep) -> None:
     """On the due day, the last reminder before escalation."""
-    _chase(context, planned, "agency_final_reminder")
+    _chase(context, planned, step, "agency_final_reminder")
 
 
-@action("agency_escalation")
-def escalate(context: ActionContext, planned: PlannedAction) -> None:
+@action("agency_escalation", AgencyStep)
+def escalate(context: ActionContext, planned: PlannedAction, step: AgencyStep) -> None:
     """After a missed deadline: the senior officer and the business manager, then daily."""
-    found = _request(context, planned)
+    found = _request(context, planned, step)
     if found is None:
         return
     case, request = found
-    number = int(planned.key.rpartition(":")[2])
-    tell_escalation(context.session, context.config, case, request, context.now, number)
+    tell_escalation(context.session, context.config, case, request, context.now,
+                    step.escalation)
     plan_next_escalation(context.session, context.config, case, request, planned.due_at,
-                         number + 1)
+                         step.escalation + 1)
 
 
-def _chase(context: ActionContext, planned: PlannedAction, purpose: str) -> None:
-    found = _request(context, planned)
+def _chase(
+    context: ActionContext, planned: PlannedAction, step: AgencyStep, purpose: str
+) -> None:
+    found = _request(context, planned, step)
     if found is None:
         return
     case, request = found
@@ -55,10 +57,12 @@ def _chase(context: ActionContext, planned: PlannedAction, purpose: str) -> None
                 key_suffix=suffix)
 
 
-def _request(context: ActionContext, planned: PlannedAction) -> tuple[Case, AgencyRequest] | None:
+def _request(
+    context: ActionContext, planned: PlannedAction, step: AgencyStep
+) -> tuple[Case, AgencyRequest] | None:
     case = context.session.get_one(Case, planned.case_id)
     request = context.session.exec(select(AgencyRequest).where(
-        AgencyRequest.case_id == case.id, AgencyRequest.agency_key == planned.subject,
+        AgencyRequest.case_id == case.id, AgencyRequest.agency_key == step.agency,
     )).first()
     if request is None or request.status in CLOSED_STATUSES or case.status == "closed":
         return None

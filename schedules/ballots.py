@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.ballots.chasing import remind_partners, warn_if_at_risk
+from bot.ballots.chasing import BallotStep, remind_partners, warn_if_at_risk
 from bot.ballots.lifecycle import close_at_deadline, open_decision_ballot
 from bot.kernel.actions import ActionContext, action
 from bot.kernel.events import Event, subscribe
@@ -15,21 +15,19 @@ def open_the_decision_ballot(event: Event) -> None:
     open_decision_ballot(event.session, event.config, event.case, event.now)
 
 
-@action("ballot_reminder")
-def remind(context: ActionContext, planned: PlannedAction) -> None:
+@action("ballot_reminder", BallotStep)
+def remind(context: ActionContext, planned: PlannedAction, step: BallotStep) -> None:
     """Remind the members of each partner that has not voted yet."""
-    remind_partners(context.session, context.config, int(planned.subject), planned.key,
-                    context.now)
+    remind_partners(context.session, context.config, step.ballot_id, planned.key, context.now)
 
 
-@action("ballot_at_risk")
-def warn(context: ActionContext, planned: PlannedAction) -> None:
+@action("ballot_at_risk", BallotStep)
+def warn(context: ActionContext, planned: PlannedAction, step: BallotStep) -> None:
     """Warn the business manager when a ballot near its deadline still lacks quorum."""
-    warn_if_at_risk(context.session, context.config, int(planned.subject), planned.key,
-                    context.now)
+    warn_if_at_risk(context.session, context.config, step.ballot_id, planned.key, context.now)
 
 
-@action("ballot_deadline")
-def close(context: ActionContext, planned: PlannedAction) -> None:
+@action("ballot_deadline", BallotStep)
+def close(context: ActionContext, planned: PlannedAction, step: BallotStep) -> None:
     """Close a ballot at its deadline if quorum was never reached."""
-    close_at_deadline(context.session, context.config, int(planned.subject), context.now)
+    close_at_deadline(context.session, context.config, step.ballot_id, context.now)

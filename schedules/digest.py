@@ -18,14 +18,21 @@ from sqlmodel import select
 from bot.config import Config
 from bot.digest.daily import build_daily_digest
 from bot.digest.weekly import build_weekly_summary
-from bot.kernel.actions import ActionContext, action, periodic
+from bot.kernel.actions import ActionArguments, ActionContext, action, periodic, plan_action
 from bot.mail.notify import notify
 from bot.process.working_days import as_aware
-from bot.store.models import PlannedAction
+from bot.store.models import PlannedAction, PlannedActionStatus
 
 log = logging.getLogger(__name__)
 
 DIGEST_ACTION = "digest"
+
+
+class DigestDay(ActionArguments):
+    """The working day a planned digest is for."""
+
+    day: date
+
 
 # How far back the latest missed digest day is looked for: longer than any closure.
 _LOOKBACK_DAYS = 60
@@ -81,16 +88,17 @@ def plan_digest(context: ActionContext) -> None:
     """Plan the next working day's digest when none is pending (the first run, say)."""
     session, config = context.session, context.config
     pending = session.exec(select(PlannedAction).where(
-        PlannedAction.action == DIGEST_ACTION, PlannedAction.status == "pending",
+        PlannedAction.action == DIGEST_ACTION,
+        PlannedAction.status == PlannedActionStatus.PENDING,
         PlannedAction.partnership == config.settings.partnership.key,
     )).first()
     if pending is None:
         _plan(context, next_slot(config, as_aware(context.now)))
         return
-    day = date.fromisoformat(pending.subject)
+    day = DigestDay.model_validate(pending.arguments).day
     # A day closed since it was planned (a new closure date) gives way to the next working day.
     if not config.calendar.is_working_day(day):
-        pending.status, pending.done_at = "cancelled", context.now
+        pending.status, pending.done_at = PlannedActionStatus.CANCELLED, context.now
         session.add(pending)
         _plan(context, next_slot(config, as_aware(context.now)))
         return
@@ -101,11 +109,11 @@ def plan_digest(context: ActionContext) -> None:
         session.add(pending)
 
 
-@action(DIGEST_ACTION)
-def send_digest(context: ActionContext, planned: PlannedAction) -> None:
+@action(DIGEST_ACTION, DigestDay)
+def send_digest(context: ActionContext, planned: PlannedAction, planned_day: DigestDay) -> None:
     """Queue the latest due day's digest (and the weekly summary on a week's first day)."""
     session, config, now = context.session, context.config, as_aware(context.now)
-    day = latest_slot(config, now) or date.fromisoformat(planned.subject)
+    day = latest_slot(config, now) or planned_day.day
     previous = latest_slot(config, slot_at(config, day) - timedelta(microseconds=1))
     since = slot_at(config, previous) if previous else slot_at(config, day) - timedelta(days=1)
     digest = build_daily_digest(session, config, now, since)
@@ -124,14 +132,11 @@ def send_digest(context: ActionContext, planned: PlannedAction) -> None:
 
 
 def _plan(context: ActionContext, day: date) -> None:
-    session, config = context.session, context.config
-    key = daily_key(day)
-    if session.exec(select(PlannedAction).where(PlannedAction.key == key)).first() is None:
-        session.add(PlannedAction(
-            partnership=config.settings.partnership.key, key=key, action=DIGEST_ACTION,
-            subject=day.isoformat(), due_at=slot_at(config, day),
-        ))
-        session.flush()
+    config = context.config
+    plan_action(context.session, partnership=config.settings.partnership.key, case_id=None,
+                key=daily_key(day), action_name=DIGEST_ACTION, arguments=DigestDay(day=day),
+                due_at=slot_at(config, day))
+    context.session.flush()
 
 
 def _queue(context: ActionContext, purpose: str, key: str, **values: object) -> None:

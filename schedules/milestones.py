@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from bot.cases.lifecycle import MilestoneStep
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, action
 from bot.mail.notify import notify
@@ -12,18 +13,18 @@ from bot.process.working_days import as_aware
 from bot.store.models import Case, Milestone, PlannedAction
 
 
-@action("milestone_reminder")
-def remind(context: ActionContext, planned: PlannedAction) -> None:
+@action("milestone_reminder", MilestoneStep)
+def remind(context: ActionContext, planned: PlannedAction, step: MilestoneStep) -> None:
     """Before a milestone's deadline, tell the business manager if it is still open."""
-    case, milestone = _load(context, planned)
+    case, milestone = _load(context, planned, step)
     if milestone.status == "pending" and as_aware(context.now) < milestone.due_at:
         _tell_business_manager(context, planned, case, milestone, "milestone_reminder")
 
 
-@action("milestone_overdue")
-def overdue(context: ActionContext, planned: PlannedAction) -> None:
+@action("milestone_overdue", MilestoneStep)
+def overdue(context: ActionContext, planned: PlannedAction, step: MilestoneStep) -> None:
     """At a milestone's deadline, mark it overdue and warn the business manager if not done."""
-    case, milestone = _load(context, planned)
+    case, milestone = _load(context, planned, step)
     if milestone.status != "pending" or case.status == "closed":
         return
     milestone.status = "overdue"
@@ -33,10 +34,12 @@ def overdue(context: ActionContext, planned: PlannedAction) -> None:
     _tell_business_manager(context, planned, case, milestone, "milestone_overdue")
 
 
-def _load(context: ActionContext, planned: PlannedAction) -> tuple[Case, Milestone]:
+def _load(
+    context: ActionContext, planned: PlannedAction, step: MilestoneStep
+) -> tuple[Case, Milestone]:
     case = context.session.get_one(Case, planned.case_id)
     milestone = context.session.exec(
-        select(Milestone).where(Milestone.case_id == case.id, Milestone.key == planned.subject)
+        select(Milestone).where(Milestone.case_id == case.id, Milestone.key == step.milestone)
     ).one()
     return case, milestone
 

@@ -17,7 +17,10 @@ from bot.mail.notify import notify
 from bot.report.submission import (
     CONFIRM_AFTER,
     CONFIRM_ATTEMPTS,
+    SubmissionCheck,
+    SubmissionConfirmation,
     SubmissionRefused,
+    plan_confirmation,
     plan_risk_checks,
     queue_submission,
     record_submitted,
@@ -51,18 +54,16 @@ def submit_when_signed_off(event: Event) -> None:
               leads=False)
 
 
-@action("confirm_submission")
-def confirm(context: ActionContext, planned: PlannedAction) -> None:
+@action("confirm_submission", SubmissionConfirmation)
+def confirm(
+    context: ActionContext, planned: PlannedAction, look: SubmissionConfirmation
+) -> None:
     """Look for the sent submission in Sent; record it, or look again a little later."""
     case = context.session.get_one(Case, planned.case_id)
     row = context.session.exec(select(OutboxMessage).where(
-        OutboxMessage.idempotency_key == planned.subject)).one()
+        OutboxMessage.idempotency_key == look.outbox_key)).one()
     if case.submitted_at is not None:
         return
-    # The key ends in the number of looks in Sent, and after a dot how often it waited since.
-    prefix, _, counters = planned.key.rpartition(":")
-    looks, _, waits = counters.partition(".")
-    attempt = int(looks)
     if row.status == "sent" and _in_sent(context, row):
         record_submitted(context.session, context.config, case, row, context.now)
         return
@@ -81,16 +82,16 @@ def confirm(context: ActionContext, planned: PlannedAction) -> None:
     # While the row waits (a hold, a retry after a failure) the look-ups are not used up:
     # only a sent message that Sent does not show counts towards giving up.
     waiting = row.status in {"pending", "sending"}
-    if not waiting and attempt >= CONFIRM_ATTEMPTS:
+    if not waiting and look.looks >= CONFIRM_ATTEMPTS:
         _warn(context.session, context.config, case, context.now, "not_in_sent",
               f"the report was sent at {row.sent_at} but is not in Sent; check the Sent "
               "folder and the National Panel's acknowledgement", leads=False)
         return
-    following = f"{attempt}.{int(waits or 0) + 1}" if waiting else str(attempt + 1)
-    context.session.add(PlannedAction(
-        partnership=case.partnership, case_id=case.id, key=f"{prefix}:{following}",
-        action="confirm_submission", subject=planned.subject,
-        due_at=max(context.now, row.next_attempt_at) + CONFIRM_AFTER))
+    # A wait is counted on the same look; a look used up starts the count of waits again.
+    looks, waits = (look.looks, look.waits + 1) if waiting else (look.looks + 1, 0)
+    plan_confirmation(context.session, case, SubmissionConfirmation(
+        outbox_key=look.outbox_key, looks=looks, waits=waits),
+        max(context.now, row.next_attempt_at) + CONFIRM_AFTER)
 
 
 def _in_sent(context: ActionContext, row: OutboxMessage) -> bool:
@@ -105,14 +106,14 @@ def _in_sent(context: ActionContext, row: OutboxMessage) -> bool:
         return False
 
 
-@action("submission_risk")
-def risk(context: ActionContext, planned: PlannedAction) -> None:
+@action("submission_risk", SubmissionCheck)
+def risk(context: ActionContext, planned: PlannedAction, warning: SubmissionCheck) -> None:
     """At each warning point, tell the people the preset says if the report is at risk."""
     case = context.session.get_one(Case, planned.case_id)
     if case.submitted_at is not None or case.status in {"closed", "no_further_action",
                                                         "learning_review"}:
         return
-    session, check = context.session, planned.subject
+    session, check = context.session, warning.check
     if check == "no_report":
         has_report = session.exec(select(Document).where(
             Document.case_id == case.id, Document.kind == "report")).first()

@@ -6,10 +6,17 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.cases.lifecycle import plan_action
 from bot.config import Config
+from bot.kernel.actions import ActionArguments, plan_action
 from bot.process.timeline import reminder_at
-from bot.store.models import AgencyRequest, Case, PlannedAction
+from bot.store.models import AgencyRequest, Case, PlannedAction, PlannedActionStatus
+
+
+class AgencyStep(ActionArguments):
+    """The agency a reminder or escalation chases, and which escalation it is (0 for a reminder)."""
+
+    agency: str
+    escalation: int = 0
 
 
 def plan_chasing(
@@ -26,12 +33,14 @@ def plan_chasing(
         # A reminder whose moment has passed when the request is made would only be noise.
         if at > now:
             final = number == len(rules.reminders) - 1
-            plan_action(session, case, f"{prefix}:remind:{number}:{stamp}",
-                  "agency_final_reminder" if final else "agency_reminder",
-                  request.agency_key, at)
-    plan_action(session, case, f"{prefix}:escalate:{stamp}:1", "agency_escalation",
-                request.agency_key,
-                escalation_at(config, request.due_at, rules.escalate_after_working_days))
+            plan_action(session, partnership=case.partnership, case_id=case.id,
+                        key=f"{prefix}:remind:{number}:{stamp}",
+                        action_name="agency_final_reminder" if final else "agency_reminder",
+                        arguments=AgencyStep(agency=request.agency_key), due_at=at)
+    plan_action(session, partnership=case.partnership, case_id=case.id,
+                key=f"{prefix}:escalate:{stamp}:1", action_name="agency_escalation",
+                arguments=AgencyStep(agency=request.agency_key, escalation=1),
+                due_at=escalation_at(config, request.due_at, rules.escalate_after_working_days))
 
 
 def escalation_at(config: Config, after: datetime, working_days: int) -> datetime:
@@ -48,17 +57,19 @@ def plan_next_escalation(
     """Plan the next daily escalation of a request still open after its deadline."""
     assert request.due_at is not None
     key = f"{case.reference}:agency:{request.agency_key}:escalate:{request.due_at:%Y%m%dT%H%M}"
-    plan_action(session, case, f"{key}:{number}", "agency_escalation", request.agency_key,
-          escalation_at(config, after, 1))
+    plan_action(session, partnership=case.partnership, case_id=case.id, key=f"{key}:{number}",
+                action_name="agency_escalation",
+                arguments=AgencyStep(agency=request.agency_key, escalation=number),
+                due_at=escalation_at(config, after, 1))
 
 
 def cancel_chasing(session: Session, case: Case, agency_key: str) -> None:
     """Cancel whatever chasing of an agency's request is still pending."""
     prefix = f"{case.reference}:agency:{agency_key}:"
     pending = session.exec(select(PlannedAction).where(
-        PlannedAction.case_id == case.id, PlannedAction.status == "pending",
+        PlannedAction.case_id == case.id, PlannedAction.status == PlannedActionStatus.PENDING,
         col(PlannedAction.key).startswith(prefix),
     ))
     for planned in pending:
-        planned.status = "cancelled"
+        planned.status = PlannedActionStatus.CANCELLED
         session.add(planned)

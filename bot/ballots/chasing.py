@@ -10,10 +10,17 @@ from bot.ballots.members import PARTNER_LABELS, members
 from bot.ballots.notices import alert_manager
 from bot.ballots.views import votes_on
 from bot.config import Config
+from bot.kernel.actions import ActionArguments, plan_action
 from bot.kernel.outbox import enqueue_chat
 from bot.process.working_days import short_time
 from bot.process.working_hours import working_hours_before
-from bot.store.models import Ballot, Case, PlannedAction
+from bot.store.models import Ballot, Case, PlannedAction, PlannedActionStatus
+
+
+class BallotStep(ActionArguments):
+    """The ballot a reminder, at-risk warning or deadline is about."""
+
+    ballot_id: int
 
 
 def remind_partners(
@@ -74,8 +81,9 @@ def plan_chasing(
         # A reminder whose time has already passed would only repeat the ballot just posted.
         if due_at <= now and action_name != "ballot_deadline":
             continue
-        session.add(PlannedAction(partnership=case.partnership, case_id=case.id, key=key,
-                                  action=action_name, subject=str(ballot.id), due_at=due_at))
+        plan_action(session, partnership=case.partnership, case_id=case.id, key=key,
+                    action_name=action_name, arguments=BallotStep(ballot_id=ballot.id or 0),
+                    due_at=due_at)
     session.flush()
 
 
@@ -83,7 +91,8 @@ def cancel_chasing(session: Session, case: Case, ballot: Ballot, now: datetime) 
     """Cancel whatever chasing of a ballot is still pending."""
     prefix = f"{case.reference}:ballot:{ballot.id}:"
     for planned in session.exec(select(PlannedAction).where(
-        col(PlannedAction.key).startswith(prefix), PlannedAction.status == "pending"
+        col(PlannedAction.key).startswith(prefix),
+        PlannedAction.status == PlannedActionStatus.PENDING,
     )):
-        planned.status, planned.done_at = "cancelled", now
+        planned.status, planned.done_at = PlannedActionStatus.CANCELLED, now
         session.add(planned)

@@ -8,11 +8,12 @@ from sqlmodel import Session, col, func, select
 
 from bot.config import Config
 from bot.kernel import audit
+from bot.kernel.actions import ActionArguments, plan_action
 from bot.kernel.events import publish
 from bot.process.preset import NOTIFICATION_KEY, Reminder
 from bot.process.timeline import plan, reminder_at
 from bot.process.working_days import as_aware
-from bot.store.models import Case, Milestone, PlannedAction
+from bot.store.models import Case, Milestone
 
 # Statutory milestones with no reminders of their own warn the business manager a working
 # day ahead, so that no statutory deadline passes without warning in good time.
@@ -21,6 +22,12 @@ DEFAULT_STATUTORY_REMINDERS = (Reminder(working_days_before=1),)
 
 class CaseNotFound(LookupError):
     """No case has that reference."""
+
+
+class MilestoneStep(ActionArguments):
+    """The milestone a reminder or deadline check is about, by its key in the preset."""
+
+    milestone: str
 
 
 def next_reference(session: Session, config: Config, year: int) -> str:
@@ -83,22 +90,9 @@ def schedule_milestone_actions(session: Session, config: Config, case: Case) -> 
             at = reminder_at(config.calendar, milestone.due_at, reminder)
             wanted[f"{case.reference}:{milestone.key}:remind:{number}"] = ("milestone_reminder", at)
         for key, (action_name, due_at) in wanted.items():
-            plan_action(session, case, key, action_name, milestone.key, due_at)
-
-
-def plan_action(
-    session: Session, case: Case, key: str, action_name: str, subject: str, due_at: datetime
-) -> None:
-    """Plan an action of a case once by its key; a pending one whose time changed is moved."""
-    existing = session.exec(select(PlannedAction).where(PlannedAction.key == key)).first()
-    if existing is None:
-        session.add(PlannedAction(
-            partnership=case.partnership, case_id=case.id, key=key, action=action_name,
-            subject=subject, due_at=due_at,
-        ))
-    elif existing.status == "pending" and existing.due_at != due_at:
-        existing.due_at = due_at
-        session.add(existing)
+            plan_action(session, partnership=case.partnership, case_id=case.id, key=key,
+                        action_name=action_name, arguments=MilestoneStep(milestone=milestone.key),
+                        due_at=due_at)
 
 
 def find_case(session: Session, reference: str) -> Case:

@@ -22,7 +22,7 @@ from bot.kernel.mailbox import FetchedMail, Mailbox, MailboxError
 from bot.kernel.outbox import Dispatcher, DispatchReport, RetryPolicy
 from bot.process.working_days import as_aware
 from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
-from bot.store.models import InboundMessage, PlannedAction
+from bot.store.models import InboundMessage, PlannedAction, PlannedActionStatus
 
 log = logging.getLogger(__name__)
 
@@ -217,14 +217,15 @@ class Engine:
         with transaction(self.database) as session:
             due = session.exec(
                 select(PlannedAction)
-                .where(PlannedAction.status == "pending", col(PlannedAction.due_at) <= now)
+                .where(PlannedAction.status == PlannedActionStatus.PENDING,
+                       col(PlannedAction.due_at) <= now)
                 .order_by(col(PlannedAction.due_at), col(PlannedAction.id))
                 .limit(CLAIM_BATCH).with_for_update(skip_locked=True)
             ).all()
             context = ActionContext(session, now, self.config, self.mailbox)
             for planned in due:
-                find_action(planned.action)(context, planned)
-                planned.status, planned.done_at = "done", now
+                find_action(planned.action).run(context, planned)
+                planned.status, planned.done_at = PlannedActionStatus.DONE, now
                 session.add(planned)
             return [planned.key for planned in due]
 

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlmodel import Session
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, select
 
 from bot.kernel.mailbox import Mailbox
-from bot.store.models import PlannedAction
+from bot.store.models import PlannedAction, PlannedActionStatus
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -30,30 +31,79 @@ class ActionContext:
     mailbox: Mailbox | None = None
 
 
-ActionFunction = Callable[[ActionContext, PlannedAction], None]
-_ACTIONS: dict[str, ActionFunction] = {}
+class ActionArguments(BaseModel):
+    """What one kind of planned action needs to know, stored with it as JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Arguments = TypeVar("Arguments", bound=ActionArguments)
+ActionFunction = Callable[[ActionContext, PlannedAction, Arguments], None]
+
+
+@dataclass(frozen=True)
+class RegisteredAction(Generic[Arguments]):
+    """A planned action's function and the model its stored arguments must fit."""
+
+    name: str
+    arguments: type[Arguments]
+    function: ActionFunction[Arguments]
+
+    def run(self, context: ActionContext, planned: PlannedAction) -> None:
+        """Run the function on a due row, with the row's arguments read into the model."""
+        self.function(context, planned, self.arguments.model_validate(planned.arguments))
+
+
+_ACTIONS: dict[str, RegisteredAction[Any]] = {}
 
 # The packages whose modules register handlers and actions; bot/ names none of the modules.
 PLUGIN_PACKAGES = ("handlers", "schedules")
 
 
-def action(name: str) -> Callable[[ActionFunction], ActionFunction]:
-    """Register a function as the planned action called name."""
+def action(
+    name: str, arguments: type[Arguments]
+) -> Callable[[ActionFunction[Arguments]], ActionFunction[Arguments]]:
+    """Register a function as the planned action called name, taking arguments of that model."""
 
-    def register(function: ActionFunction) -> ActionFunction:
-        _ACTIONS[name] = function
+    def register(function: ActionFunction[Arguments]) -> ActionFunction[Arguments]:
+        _ACTIONS[name] = RegisteredAction(name, arguments, function)
         return function
 
     return register
 
 
-def find_action(name: str) -> ActionFunction:
+def find_action(name: str) -> RegisteredAction[Any]:
     """Return the action registered under name, discovering plugins on first use."""
     discover()
     try:
         return _ACTIONS[name]
     except KeyError:
         raise LookupError(f"no planned action is registered as {name!r}") from None
+
+
+def plan_action(
+    session: Session, *, partnership: str, case_id: int | None, key: str, action_name: str,
+    arguments: ActionArguments, due_at: datetime,
+) -> PlannedAction:
+    """Plan an action once by its key; a pending one whose time changed is moved.
+
+    The arguments must be of the model the action is registered with, or nothing is planned.
+    """
+    expected = find_action(action_name).arguments
+    if type(arguments) is not expected:
+        raise TypeError(f"planned action {action_name!r} takes {expected.__name__}, "
+                        f"not {type(arguments).__name__}")
+    existing = session.exec(select(PlannedAction).where(PlannedAction.key == key)).first()
+    if existing is None:
+        planned = PlannedAction(partnership=partnership, case_id=case_id, key=key,
+                                action=action_name, arguments=arguments.model_dump(mode="json"),
+                                due_at=due_at)
+        session.add(planned)
+        return planned
+    if existing.status == PlannedActionStatus.PENDING and existing.due_at != due_at:
+        existing.due_at = due_at
+        session.add(existing)
+    return existing
 
 
 @lru_cache(maxsize=1)

@@ -11,10 +11,11 @@ from sqlmodel import Session, col, select
 from bot.ballots.lifecycle import open_signoff_ballot
 from bot.ballots.members import PARTNER_LABELS, members
 from bot.cases.documents import store_document
-from bot.cases.lifecycle import mark_milestone_done, plan_action
+from bot.cases.lifecycle import mark_milestone_done
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
 from bot.kernel import audit
+from bot.kernel.actions import ActionArguments, plan_action
 from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment
 from bot.mail.notify import notify
@@ -38,6 +39,35 @@ REVIEW_RECOMMENDATIONS = {
 
 class SubmissionRefused(Exception):
     """The report may not go: no approved version, a changed file, or past the cut-off."""
+
+
+class SubmissionCheck(ActionArguments):
+    """Which at-risk warning a check before the cut-off gives: no_report, not_sent, ..."""
+
+    check: str
+
+
+class SubmissionConfirmation(ActionArguments):
+    """A look in Sent for a submission: its outbox key, the looks so far, the waits since."""
+
+    outbox_key: str
+    looks: int
+    waits: int
+
+
+def confirmation_key(confirmation: SubmissionConfirmation) -> str:
+    """Return a look's planned action key: the counters end it, "3" or "3.2" after waits."""
+    waits = f".{confirmation.waits}" if confirmation.waits else ""
+    return f"{confirmation.outbox_key}:confirm:{confirmation.looks}{waits}"
+
+
+def plan_confirmation(
+    session: Session, case: Case, confirmation: SubmissionConfirmation, due_at: datetime
+) -> None:
+    """Plan a look in Sent for a submission."""
+    plan_action(session, partnership=case.partnership, case_id=case.id,
+                key=confirmation_key(confirmation), action_name="confirm_submission",
+                arguments=confirmation, due_at=due_at)
 
 
 def add_report_version(
@@ -145,8 +175,8 @@ def queue_submission(
                       v.cast_at) for v in votes if v.choice == "approve"]))
     audit.record(session, case.partnership, actor, "submission_queued", now, case.id,
                  sha256=report_sha256, late=late, outbox_id=row.id)
-    plan_action(session, case, f"{row.idempotency_key}:confirm:1", "confirm_submission",
-                row.idempotency_key, not_before + CONFIRM_AFTER)
+    plan_confirmation(session, case, SubmissionConfirmation(
+        outbox_key=row.idempotency_key, looks=1, waits=0), not_before + CONFIRM_AFTER)
     return row
 
 
@@ -256,7 +286,9 @@ def plan_risk_checks(session: Session, config: Config, case: Case) -> None:
     if signoff is not None:
         checks["no_quorum"] = signoff.due_at
     for check, at in checks.items():
-        plan_action(session, case, f"{case.reference}:risk:{check}", "submission_risk", check, at)
+        plan_action(session, partnership=case.partnership, case_id=case.id,
+                    key=f"{case.reference}:risk:{check}", action_name="submission_risk",
+                    arguments=SubmissionCheck(check=check), due_at=at)
 
 
 def _cutoff(session: Session, case: Case) -> datetime:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -90,6 +91,14 @@ class Milestone(SQLModel, table=True):
     done_at: datetime | None = instant(nullable=True)
 
 
+class PlannedActionStatus(StrEnum):
+    """Where a planned action has got to: waiting for its time, run, or no longer wanted."""
+
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
 class PlannedAction(SQLModel, table=True):
     """Something the engine must do at an instant: a reminder, a deadline check, an escalation.
 
@@ -108,9 +117,11 @@ class PlannedAction(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     key: str = Field(unique=True, max_length=200)
     action: str = Field(max_length=64)
-    subject: str = Field(default="", max_length=200)
+    # The action's arguments, as its registered model dumps them to JSON.
+    arguments: dict[str, Any] = Field(default_factory=dict,
+                                      sa_column=Column(JSON, nullable=False))
     due_at: datetime = instant()
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=PlannedActionStatus.PENDING, max_length=16)
     done_at: datetime | None = instant(nullable=True)
 
 
