@@ -95,7 +95,7 @@ def test_replacing_an_offset_drops_the_old_one() -> None:
 
 
 def test_a_whole_preset_copied_into_the_config_works_without_naming_one() -> None:
-    preset_file = ROOT / "bot" / "presets" / "warrington.toml"
+    preset_file = ROOT / "bot" / "process" / "presets" / "warrington.toml"
     document = example()
     document["process"] = tomllib.loads(preset_file.read_text(encoding="utf-8"))
     assert config_from_document(document).preset.name == "warrington"

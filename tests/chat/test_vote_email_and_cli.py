@@ -18,7 +18,7 @@ from bot.adapters.chat.console import ConsoleChat
 from bot.adapters.chat.slack import SlackChat
 from bot.ballots.lifecycle import open_signoff_ballot
 from bot.cli.main import app
-from bot.cli.main import chat as cli_chat
+from bot.cli import chat as cli_chat
 from bot.engine.pipeline import InboundContext
 from bot.mail.senders import SenderCheck
 from bot.service.wiring import build_engine
