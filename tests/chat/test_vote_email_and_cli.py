@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import tomllib
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,8 +16,8 @@ import handlers.vote_email as vote_email
 from bot.adapters.chat.console import ConsoleChat
 from bot.adapters.chat.slack import SlackChat
 from bot.ballots.lifecycle import open_signoff_ballot
-from bot.cli.main import app
 from bot.cli import chat as cli_chat
+from bot.cli.main import app
 from bot.engine.pipeline import InboundContext
 from bot.mail.senders import SenderCheck
 from bot.service.wiring import build_engine
@@ -28,14 +27,15 @@ from tests.chat.conftest import (
     CHILD_DOB,
     CHILD_NAME,
     LA_LEAD,
+    PARTNERS_WITH_POLICE_DEPUTY,
     POLICE_LEAD,
     PRODUCED,
     REFERRAL,
-    ROOT,
     Harness,
-    make_config,
+    slack_config,
 )
 from tests.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
+from tests.factories import EMBEDDED_DATABASE, write_config
 from tests.recording import RecordingMailbox
 
 SHA = "c" * 64
@@ -106,7 +106,7 @@ def test_the_business_manager_records_a_phone_vote_on_the_members_behalf(
 ) -> None:
     # Given a config file for the harness's database and an open decision ballot,
     reference = harness.open_case()
-    config_file = write_config(tmp_path, harness)
+    config_file = harness_config_file(tmp_path, harness)
     # when the business manager records the police deputy's vote given by phone,
     result = CliRunner().invoke(app, [
         "vote", reference, "--config", str(config_file), "--ballot", "decision",
@@ -131,32 +131,18 @@ def test_the_business_manager_records_a_phone_vote_on_the_members_behalf(
     assert bad.exit_code == 2 and "is not a member of police" in bad.output
 
 
-def write_config(tmp_path: Path, harness: Harness) -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    url = str(harness.engine.database.url)
-    text = text.replace('url = "sqlite:///var/rrbot.sqlite3"', f'url = "{url}"')
-    text = text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
-                        "closure_dates = []")
-    text = text.replace('[partners.police.lead]', '''[[partners.police.deputies]]
-name = "Robin Inspector"
-email = "robin.inspector@police.example"
-slack_user_id = "U0000000021"
-
-[partners.police.lead]''')
-    assert tomllib.loads(text)
-    path = tmp_path / "rrbot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def harness_config_file(tmp_path: Path, harness: Harness) -> Path:
+    """Write the example config file on the harness's database, with its police deputy."""
+    return write_config(tmp_path, name="rrbot.toml", database_url=str(harness.engine.database.url),
+                        closure_dates=[], partners=PARTNERS_WITH_POLICE_DEPUTY)
 
 
 def test_check_chat_checks_token_channel_and_every_member(
     tmp_path: Path, slack: SlackApiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a Slack config whose workspace knows every member but the health lead,
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8").replace(
-        'backend = "console"', 'backend = "slack"')
-    path = tmp_path / "slack.toml"
-    path.write_text(text, encoding="utf-8")
+    path = write_config(tmp_path, name="slack.toml", database_url=EMBEDDED_DATABASE,
+                        chat={"backend": "slack"})
     slack.state.users.update({u: TEAM_ID for u in (
         "U0000000001", "U0000000010", "U0000000011", "U0000000020")})
     monkeypatch.setenv("RRBOT_SLACK_BOT_TOKEN", "xoxb-test")
@@ -182,7 +168,7 @@ def test_check_chat_checks_token_channel_and_every_member(
 
 def test_the_console_backend_prints_ballots_without_the_childs_identity(tmp_path: Path) -> None:
     # Given the embedded default: the console instead of Slack,
-    config = make_config(f"sqlite:///{tmp_path / 'console.sqlite3'}")
+    config = slack_config(f"sqlite:///{tmp_path / 'console.sqlite3'}")
     stream = io.StringIO()
     engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"),
                           chat=ConsoleChat(stream))
@@ -232,7 +218,7 @@ def test_the_business_manager_reopens_a_decision_ballot_that_closed_without_quor
     harness.vote(POLICE_LEAD, first.id or 0, "rapid_review", "Serious harm.")
     harness.step("2026-12-21T17:00")
     assert harness.ballot(reference).outcome == "no_quorum"
-    config_file = write_config(tmp_path, harness)
+    config_file = harness_config_file(tmp_path, harness)
     # whose alert tells the business manager how to ask again,
     with transaction(harness.engine.database) as session:
         alert = session.exec(select(OutboxMessage).where(
@@ -282,7 +268,7 @@ def test_a_signoff_ballot_with_changes_requested_is_not_reopened_on_the_same_ver
     assert harness.ballot(reference, "signoff").outcome == "request_changes"
     # when the business manager tries to reopen it,
     result = CliRunner().invoke(app, [
-        "reopen-ballot", reference, "--config", str(write_config(tmp_path, harness)),
+        "reopen-ballot", reference, "--config", str(harness_config_file(tmp_path, harness)),
         "--ballot", "signoff", "--now", "2026-12-22T09:05"])
     # then they are told a new version is what opens a new ballot, and nothing opens.
     assert result.exit_code == 2
