@@ -39,7 +39,7 @@ REFERRAL = parse_instant("2026-12-18T10:00")
 
 def oldham(make_config: Callable[..., Config], url: str) -> Config:
     """Return the example (Oldham) config on the database url."""
-    # No closures: the dates below are Oldham's own, worked out in tests/test_calendar.py.
+    # No closures: the dates below are Oldham's own (tests/process/test_working_days.py).
     return make_config(database_url=url, closure_dates=[])
 
 

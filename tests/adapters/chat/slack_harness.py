@@ -1,4 +1,7 @@
-"""Fixtures for the chat tests: a Slack-backed engine on SQLite, signed requests, a privacy scan."""
+"""The Slack harness: a Slack-backed engine on SQLite, signed requests, a privacy scan.
+
+Its fixtures are offered by the conftest.py of tests/adapters/chat/ and tests/ballots/.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from bot.process.working_days import parse_instant
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import Ballot, Case
-from tests.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
+from tests.adapters.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
 from tests.factories import build_config
 from tests.recording import RecordingMailbox
 

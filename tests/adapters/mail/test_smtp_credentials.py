@@ -16,7 +16,7 @@ from bot.adapters.mail.imap import ImapSmtpMailbox
 from bot.config import Config, missing_secrets
 from bot.kernel.mailbox import MailboxAuthError, MailboxError, MemoryCursorStore
 from bot.service.wiring import open_mailbox
-from tests.adapters.harness import make_message
+from tests.adapters.mail.harness import make_message
 from tests.factories import build_config, exactly
 from tests.servers.dovecot import make_certificate
 from tests.servers.fixtures import MailServers

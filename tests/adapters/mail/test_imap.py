@@ -16,8 +16,8 @@ import pytest
 
 from bot.adapters.mail.imap import ImapSmtpMailbox
 from bot.kernel.mailbox import MailboxAuthError, MailboxError, TransientMailboxError
-from tests.adapters.harness import make_message
-from tests.adapters.harness_imap import make_mailbox
+from tests.adapters.mail.harness import make_message
+from tests.adapters.mail.harness_imap import make_mailbox
 from tests.servers.fixtures import BOT_PASSWORD, MailServers
 
 SENDER = "duty.manager@council.test"

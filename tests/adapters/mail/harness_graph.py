@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.adapters.mail.graph import GraphMailbox
 from bot.kernel.mailbox import MemoryCursorStore
-from tests.adapters.loopback_graph import LoopbackGraph
+from tests.adapters.mail.loopback_graph import LoopbackGraph
 
 NAME = "graph"
 
