@@ -154,6 +154,7 @@ def test_requests_reminders_and_escalations_fall_on_hand_worked_instants(
     assert queued == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["oldham", "warrington"])
 def test_the_same_scenario_survives_a_restart_between_every_two_steps(
     tmp_path: Path, preset: str

@@ -65,6 +65,7 @@ def start(config: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT, cwd=config.parent)
 
 
+@pytest.mark.slow
 def test_the_service_reports_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     # Given the service running on the embedded default,
     port = free_port()
@@ -91,6 +92,7 @@ def test_the_service_reports_health_and_stops_cleanly_on_sigterm(tmp_path: Path)
             process.wait()
 
 
+@pytest.mark.slow
 def test_a_service_killed_mid_case_loses_and_repeats_nothing(tmp_path: Path) -> None:
     # Given twenty cases whose clocks started two months ago, so every step is overdue now,
     port = free_port()
