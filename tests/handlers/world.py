@@ -46,7 +46,7 @@ def world_changes(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
                  dotted(overrides))
 
 
-def make_config(tmp_path: Path, **overrides: Any) -> Config:
+def world_config(tmp_path: Path, **overrides: Any) -> Config:
     """Build the test configuration; overrides are dotted keys, e.g. mailbox.unauthenticated."""
     return build_config(tmp_path, **world_changes(tmp_path, **overrides))
 
