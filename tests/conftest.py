@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 
+from bot.config import Config
 from bot.store.models import Case, OutboxMessage
+from tests.factories import build_config, write_config
 
 pytest_plugins = ["tests.servers.fixtures"]
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """Build the example configuration for this test, e.g. with preset= or mailbox={...}.
+
+    The database is a SQLite file in tmp_path unless database_url is given; see
+    tests/factories.py for every keyword.
+    """
+    def make(**changes: Any) -> Config:
+        return build_config(tmp_path, **changes)
+
+    return make
+
+
+@pytest.fixture
+def make_config_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write the example configuration for this test into tmp_path and return the file."""
+    def make(**changes: Any) -> Path:
+        return write_config(tmp_path, **changes)
+
+    return make
 
 
 def child_markers(connection: Any) -> set[str]:

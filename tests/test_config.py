@@ -16,13 +16,7 @@ from bot.kernel.mailbox import MemoryCursorStore
 from bot.process.preset import load_preset, preset_names
 from bot.service.wiring import database_url, open_mailbox
 from bot.store.db import make_engine
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "config.example.toml"
-
-
-def example() -> dict[str, Any]:
-    return tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+from tests.factories import EXAMPLE, ROOT, build_config, config_document
 
 
 def problems_of(document: dict[str, Any]) -> list[str]:
@@ -68,7 +62,7 @@ def test_quorum_rules_follow_the_documents() -> None:
 
 def test_changing_one_number_of_a_preset() -> None:
     # Given the example config with Oldham's returns moved from Day 7 to Day 8,
-    document = example()
+    document = config_document()
     document["process"]["milestones"] = [{"key": "agency_returns_due", "day": 8}]
     config = config_from_document(document)
     # then that milestone moves and its label and every other milestone stay.
@@ -80,7 +74,7 @@ def test_changing_one_number_of_a_preset() -> None:
 
 def test_replacing_an_offset_drops_the_old_one() -> None:
     # Given Oldham's Day-based returns changed to "five working days after the requests",
-    document = example()
+    document = config_document()
     document["process"]["milestones"] = [
         {"key": "agency_returns_due", "after": "agency_requests", "working_days": 5}
     ]
@@ -90,13 +84,13 @@ def test_replacing_an_offset_drops_the_old_one() -> None:
 
 def test_a_whole_preset_copied_into_the_config_works_without_naming_one() -> None:
     preset_file = ROOT / "bot" / "process" / "presets" / "warrington.toml"
-    document = example()
+    document = config_document()
     document["process"] = tomllib.loads(preset_file.read_text(encoding="utf-8"))
     assert config_from_document(document).preset.name == "warrington"
 
 
 def test_bradford_day_20_is_a_warning_not_an_error() -> None:
-    document = example()
+    document = config_document()
     document["process"] = {"preset": "bradford"}
     config = config_from_document(document, "cfg.toml")
     assert config.warnings == (
@@ -162,7 +156,7 @@ def test_bradford_day_20_is_a_warning_not_an_error() -> None:
     ],
 )
 def test_each_broken_config_gives_one_clear_line_naming_the_key(change: Any, expected: str) -> None:
-    document = example()
+    document = config_document()
     change(document)
     problems = problems_of(document)
     assert len(problems) == 1, problems
@@ -170,7 +164,7 @@ def test_each_broken_config_gives_one_clear_line_naming_the_key(change: Any, exp
 
 
 def test_missing_secrets_are_named_for_the_active_backends_only() -> None:
-    document = example()
+    document = config_document()
     document["mailbox"]["backend"] = "imap"
     document["chat"]["backend"] = "slack"
     config = config_from_document(document)
@@ -185,11 +179,8 @@ def test_missing_secrets_are_named_for_the_active_backends_only() -> None:
 
 def imap_config(smtp: dict[str, str], imap: dict[str, str] | None = None) -> Config:
     """Return the example configuration on the IMAP backend, with these SMTP and IMAP keys."""
-    document = example()
-    document["mailbox"]["backend"] = "imap"
-    document["mailbox"]["imap"].update(imap or {})
-    document["mailbox"]["smtp"].update(smtp)
-    return config_from_document(document, "cfg.toml")
+    return build_config(label="cfg.toml",
+                        mailbox={"backend": "imap", "imap": imap or {}, "smtp": smtp})
 
 
 class RecordingEnviron(Mapping[str, str]):
@@ -291,7 +282,7 @@ def test_a_database_password_from_the_environment_is_used_to_connect(
 ) -> None:
     # Given a PostgreSQL URL without a password and [database] password_env naming one with
     # characters a URL must escape,
-    document = example()
+    document = config_document()
     document["database"] = {"url": postgres_url, "password_env": "RRBOT_TEST_DB_PASSWORD"}
     config = config_from_document(document)
     environ = {"RRBOT_TEST_DB_PASSWORD": "p@ss:w/rd%"}

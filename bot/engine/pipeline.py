@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from bot.mail.mime import EMAIL_POLICY, raw_problem, sender_address
+from bot.kernel.mailbox import EMAIL_POLICY
+from bot.mail.mime import raw_problem, sender_address
 from bot.store.models import InboundMessage
 
 if TYPE_CHECKING:

@@ -5,8 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
+
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    """The standard header registry, but making each header's class once, not on every use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+
+# The modern email policy (RFC-compliant parsing, folding and encoding) that the bot builds and
+# parses messages with; the standard one spends a third of a message's building time making
+# header classes over again.
+EMAIL_POLICY = policy.default.clone(header_factory=_CachedHeaderRegistry())
 
 # The header that carries an outbox row's idempotency key on every message we send, so that a
 # send whose outcome is unknown can be found again in Sent by key as well as by Message-ID.

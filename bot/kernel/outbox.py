@@ -19,8 +19,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.kernel import audit
-from bot.kernel.mailbox import OUTBOX_KEY_HEADER, Mailbox, MailboxError, TransientMailboxError
-from bot.mail.mime import EMAIL_POLICY
+from bot.kernel.mailbox import (
+    EMAIL_POLICY,
+    OUTBOX_KEY_HEADER,
+    Mailbox,
+    MailboxError,
+    TransientMailboxError,
+)
 from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
 from bot.store.models import OutboxMessage
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email import policy
-from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
 
@@ -18,27 +16,6 @@ CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
 MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 ADDRESS_TOKEN = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
 UNDECODABLE = re.compile("[\ufffd\udc80-\udcff\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-class _CachedHeaderRegistry(HeaderRegistry):
-    """The standard header registry, but making each header's class once, not on every use."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        made = self._classes.get(key)
-        if made is None:
-            made = self._classes[key] = super().__getitem__(name)
-        return made
-
-
-# The modern email policy (RFC-compliant parsing, folding and encoding) that the bot builds and
-# parses messages with; the standard one spends a third of a message's building time making
-# header classes over again.
-EMAIL_POLICY = policy.default.clone(header_factory=_CachedHeaderRegistry())
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""Tests of the mail adapters against real servers and loopback fakes."""
+"""Tests of the adapters (bot/adapters): mail/ and chat/, on real servers and loopback fakes."""

@@ -16,7 +16,7 @@ from bot.mail.mime import sender_address
 from bot.store.db import transaction
 from bot.store.models import AgencyRequest, Case, Document, OutboxMessage
 from tests.corpus.make_corpus import CHILD_NAME
-from tests.handlers.world import HANDLED, build_world, deliver, make_config, make_engine
+from tests.handlers.world import HANDLED, build_world, deliver, make_engine, world_config
 
 HERE = Path(__file__).resolve().parent
 MANIFEST: dict[str, dict[str, Any]] = tomllib.loads(
@@ -31,7 +31,7 @@ NOISE = {"own_mail", "auto_reply", "out_of_office", "list_mail", "bounce"}
 def world_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the two-case world once; each test starts from a copy of its database file."""
     folder = tmp_path_factory.mktemp("world")
-    engine, _mailbox = make_engine(make_config(folder), folder)
+    engine, _mailbox = make_engine(world_config(folder), folder)
     build_world(engine)
     # The actions due at the handling instant run now, so a test's step runs only its message.
     engine.step(HANDLED)
@@ -51,7 +51,7 @@ def test_corpus_message(name: str, world_database: Path, tmp_path: Path) -> None
     expected = MANIFEST[name]
     # Given the world's two open cases, copied for this test alone,
     shutil.copy(world_database, tmp_path / "rrbot.sqlite3")
-    config = make_config(tmp_path, **expected.get("config", {}))
+    config = world_config(tmp_path, **expected.get("config", {}))
     engine, _mailbox = make_engine(config, tmp_path)
     raw = (HERE / name).read_bytes()
     with transaction(engine.database) as session:

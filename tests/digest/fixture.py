@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine as DatabaseEngine
 from sqlmodel import Session, select
 
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.process.timeline import plan
 from bot.process.working_days import parse_instant
 from bot.store.db import transaction
@@ -23,8 +21,7 @@ from bot.store.models import (
     OutboxMessage,
     Vote,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.factories import build_config
 
 # The digest of the fixture is the one due at 08:30 on Thursday 18 February 2027 (Day 9 of
 # the case whose agency return is overdue).
@@ -33,14 +30,7 @@ DIGEST_AT = parse_instant("2027-02-18T08:30")
 
 def digest_config(url: str, **digest: Any) -> Config:
     """Load the example configuration on a test database, with [digest] keys overridden."""
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    )
-    document["database"]["url"] = url
-    document["partnership"]["closure_dates"] = []
-    document["process"] = {"preset": "oldham"}
-    document.setdefault("digest", {}).update(digest)
-    return config_from_document(document)
+    return build_config(database_url=url, closure_dates=[], preset="oldham", digest=digest)
 
 
 def at(text: str) -> datetime:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy import text
 from sqlmodel import func, select
 
 from bot.cases.lifecycle import open_case
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.actions import discover
@@ -24,6 +22,7 @@ from bot.process.working_days import parse_instant
 from bot.service.wiring import open_database
 from bot.store.db import make_engine, transaction
 from bot.store.models import AuditEntry, Milestone, OutboxMessage, PlannedAction
+from tests.factories import build_config
 from tests.recording import RecordingChat, RecordingMailbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 FIRST_CLOCK_START = parse_instant("2026-12-18T10:00")
 
 
-def make_config(url: str) -> Config:
-    """Return the example (Oldham) configuration pointed at the database url."""
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    )
-    document["database"]["url"] = url
-    return config_from_document(document)
-
-
 def prepare(url: str, clock_starts: list[datetime]) -> Config:
     """Create the schema and open one case per clock start; close every connection after."""
-    config = make_config(url)
+    # The example (Oldham) configuration pointed at the database url.
+    config = build_config(database_url=url)
     database = open_database(config)
     try:
         for clock_start in clock_starts:

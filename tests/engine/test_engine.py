@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 from bot.cases.lifecycle import mark_milestone_done, open_case
 from bot.cases.states import IllegalTransition, transition
 from bot.cli.main import app
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.mailbox import FetchedMail, MailboxError, TransientMailboxError
@@ -32,20 +31,16 @@ from bot.store.models import (
     OutboxMessage,
     PlannedAction,
 )
+from tests.factories import EMBEDDED_DATABASE, read_config, write_config
 from tests.recording import RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = parse_instant("2026-12-18T10:00")
 
 
-def make_config(url: str) -> Config:
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    )
-    document["database"]["url"] = url
-    # No closures: the dates below are Oldham's own, worked out in tests/test_calendar.py.
-    document["partnership"]["closure_dates"] = []
-    return config_from_document(document)
+def oldham(make_config: Callable[..., Config], url: str) -> Config:
+    """Return the example (Oldham) config on the database url."""
+    # No closures: the dates below are Oldham's own (tests/process/test_working_days.py).
+    return make_config(database_url=url, closure_dates=[])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,8 +56,10 @@ def mailbox(tmp_path: Path) -> RecordingMailbox:
 
 
 @pytest.fixture
-def engine(database_url: str, mailbox: RecordingMailbox) -> Iterator[Engine]:
-    built = build_engine(make_config(database_url), mailbox)
+def engine(
+    database_url: str, mailbox: RecordingMailbox, make_config: Callable[..., Config]
+) -> Iterator[Engine]:
+    built = build_engine(oldham(make_config, database_url), mailbox)
     yield built
     built.database.dispose()
 
@@ -297,9 +294,7 @@ def test_audit_verify_names_the_first_edited_entry(engine: Engine) -> None:
 
 def test_rrbot_audit_verify_fails_on_an_edited_entry(tmp_path: Path) -> None:
     # Given a config on the embedded default and a case with some history,
-    config = tmp_path / "config.toml"
-    config.write_text((ROOT / "config.example.toml").read_text(encoding="utf-8"),
-                      encoding="utf-8")
+    config = write_config(tmp_path, database_url=EMBEDDED_DATABASE)
     runner = CliRunner()
     opened = runner.invoke(app, ["case", "open", "--config", str(config),
                                  "--start", "2026-12-18T10:00", "--now", "2026-12-18T10:01"])
@@ -307,9 +302,8 @@ def test_rrbot_audit_verify_fails_on_an_edited_entry(tmp_path: Path) -> None:
     intact = runner.invoke(app, ["audit", "verify", "--config", str(config)])
     assert intact.exit_code == 0, intact.output
     # when one entry is edited behind the bot's back,
-    database = build_engine(config_from_document(
-        tomllib.loads(config.read_text(encoding="utf-8")), source=config),
-        RecordingMailbox(tmp_path / "sent.jsonl")).database
+    database = build_engine(read_config(config),
+                            RecordingMailbox(tmp_path / "sent.jsonl")).database
     with transaction(database) as session:
         session.exec(update(AuditEntry).where(AuditEntry.id == 2)  # type: ignore[call-overload]
                      .values(detail="{}"))
@@ -322,10 +316,7 @@ def test_rrbot_audit_verify_fails_on_an_edited_entry(tmp_path: Path) -> None:
 
 def test_rrbot_tick_drives_a_case_from_day_0_to_day_15(tmp_path: Path) -> None:
     # Given a config on the embedded default in a folder of its own,
-    config = tmp_path / "config.toml"
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    config.write_text(text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
-                                   "closure_dates = []"), encoding="utf-8")
+    config = write_config(tmp_path, database_url=EMBEDDED_DATABASE, closure_dates=[])
     runner = CliRunner()
     opened = runner.invoke(app, ["case", "open", "--config", str(config),
                                  "--start", "2026-12-18T10:00", "--now", "2026-12-18T10:01"])
@@ -410,11 +401,11 @@ class UnreachableInbox(RecordingMailbox):
 
 
 def test_an_unreachable_inbox_does_not_stop_deadlines_or_the_outbox(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, make_config: Callable[..., Config]
 ) -> None:
     # Given an Oldham case whose Day 1 deadlines fall at 17:00, and an inbox that is down,
     mailbox = UnreachableInbox(tmp_path / "sent.jsonl")
-    engine = build_engine(make_config(database_url), mailbox)
+    engine = build_engine(oldham(make_config, database_url), mailbox)
     reference = open_referral(engine)
     # when the engine steps at the deadline,
     report = engine.step(parse_instant("2026-12-21T17:00"))
@@ -438,11 +429,11 @@ class StuckMessageMailbox(RecordingMailbox):
 
 
 def test_a_message_that_will_not_move_holds_up_neither_others_nor_the_step(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, make_config: Callable[..., Config]
 ) -> None:
     # Given two auto-replies in the inbox, the first of which the server will not move,
     mailbox = StuckMessageMailbox(tmp_path / "sent.jsonl")
-    engine = build_engine(make_config(database_url), mailbox)
+    engine = build_engine(oldham(make_config, database_url), mailbox)
     for server_id in ("stuck", "fine"):
         mailbox.inbox.append(FetchedMail(server_id, (
             f"From: someone@outside.example\r\nTo: rapidreview@exampleshire.example\r\n"
@@ -460,15 +451,12 @@ def test_a_message_that_will_not_move_holds_up_neither_others_nor_the_step(
 
 
 def test_a_doncaster_case_is_counted_from_the_national_panel_notification(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, make_config: Callable[..., Config]
 ) -> None:
     # Given a Doncaster case referred on Monday 1 February 2027, provisionally dated from then,
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    document["database"]["url"] = database_url
-    document["partnership"]["closure_dates"] = []
-    document["process"]["preset"] = "doncaster"
-    config = config_from_document(document)
+    # (the example's [process] quorum kept: only the preset changes)
+    config = make_config(database_url=database_url, closure_dates=[],
+                         process={"preset": "doncaster"})
     engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"))
     referred = parse_instant("2027-02-01T10:00")
     with transaction(engine.database) as session:

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.config import config_from_document
 from bot.engine.step import Engine
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import Case, InboundMessage
-from tests.handlers.world import HANDLED, make_document
+from tests.factories import config_document, config_of, exactly, merge
+from tests.handlers.world import HANDLED, world_changes
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 PASSWORD_ENV = "TEST_RRBOT_MAIL_PASSWORD"
@@ -28,32 +28,33 @@ def person(name: str, email: str) -> dict[str, str]:
 
 
 def intake_config(tmp_path: Path, servers: Any, people: dict[str, str]) -> dict[str, Any]:
-    document = make_document(tmp_path)
-    document["mailbox"].update({
-        "backend": "imap", "address": people["bot"], "trusted_authserv_id": BOUNDARY,
-        "imap": {"host": servers.host, "port": servers.imaps_port, "security": "ssl",
-                 "username": people["bot"], "password_env": PASSWORD_ENV,
-                 "ca_file": str(servers.ca_file), "use_idle": False},
-        "smtp": {"host": servers.host, "port": servers.smtp_port, "security": "starttls",
-                 "username": people["bot"], "password_env": PASSWORD_ENV,
-                 "ca_file": str(servers.ca_file)},
-    })
-    document["business_manager"] = person("Sam Example", people["manager"])
-    document["partners"] = {
-        "local_authority": {"name": "Council", "lead": person("Alex", people["la_lead"]),
-                            "deputies": [person("Jo", people["la_deputy"])]},
-        "police": {"name": "Police", "lead": person("Chris", people["police"])},
-        "health": {"name": "ICB", "lead": person("Pat", people["health"])},
-    }
-    document["agencies"] = [{"key": "gp", "name": "GP Federation",
-                             "contacts": [person("Dr Lee", people["referrer"])],
-                             "domains": [], "always_ask": True}]
-    return document
+    """Return the world's config with the mailbox on Dovecot and every person a Dovecot user."""
+    account = {"username": people["bot"], "password_env": PASSWORD_ENV,
+               "ca_file": str(servers.ca_file)}
+    return config_document(tmp_path, **merge(world_changes(tmp_path), {
+        "mailbox": {
+            "backend": "imap", "address": people["bot"], "trusted_authserv_id": BOUNDARY,
+            "imap": exactly({"host": servers.host, "port": servers.imaps_port,
+                             "security": "ssl", **account, "use_idle": False}),
+            "smtp": exactly({"host": servers.host, "port": servers.smtp_port,
+                             "security": "starttls", **account}),
+        },
+        "business_manager": exactly(person("Sam Example", people["manager"])),
+        "partners": exactly({
+            "local_authority": {"name": "Council", "lead": person("Alex", people["la_lead"]),
+                                "deputies": [person("Jo", people["la_deputy"])]},
+            "police": {"name": "Police", "lead": person("Chris", people["police"])},
+            "health": {"name": "ICB", "lead": person("Pat", people["health"])},
+        }),
+        "agencies": [{"key": "gp", "name": "GP Federation",
+                      "contacts": [person("Dr Lee", people["referrer"])],
+                      "domains": [], "always_ask": True}],
+    }))
 
 
 def fresh_engine(document: dict[str, Any]) -> Engine:
     """Build the bot as a restarted process would: new config, database engine and mailbox."""
-    return build_engine(config_from_document(document))
+    return build_engine(config_of(document))
 
 
 def close(engine: Engine) -> None:

@@ -23,7 +23,7 @@ from bot.process.working_days import LONDON, parse_instant
 from bot.store.db import transaction
 from bot.store.models import Case, InboundMessage, Milestone, OutboxMessage
 from tests.corpus.make_corpus import CHILD_DOB, CHILD_NAME, trace
-from tests.handlers.world import HANDLED, deliver, make_config, make_engine
+from tests.handlers.world import HANDLED, deliver, make_engine, world_config
 from tests.recording import RecordingMailbox
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -73,7 +73,7 @@ def test_an_auto_responder_gets_at_most_one_message_from_us(
     tmp_path: Path, marked: bool
 ) -> None:
     # Given every recipient of our mail answers every message it gets,
-    config = make_config(tmp_path)
+    config = world_config(tmp_path)
     mailbox = AnsweringMailbox(tmp_path / "sent.jsonl", config.settings.mailbox.address, marked)
     engine = make_engine(config, tmp_path)[0]
     engine.mailbox = mailbox
@@ -102,7 +102,7 @@ def test_nothing_at_info_names_the_child(
 ) -> None:
     # Given a referral naming the child, with the log captured at INFO,
     caplog.set_level(logging.INFO)
-    engine, mailbox = make_engine(make_config(tmp_path), tmp_path)
+    engine, mailbox = make_engine(world_config(tmp_path), tmp_path)
     # when it is taken in and the acknowledgement and copies are sent,
     row = deliver(engine, mailbox, referral_bytes(), "referral")
     engine.step(HANDLED + timedelta(minutes=5))
@@ -122,7 +122,7 @@ def test_nothing_at_info_names_the_child(
 def test_a_referral_that_arrived_while_the_bot_was_down_keeps_its_day_0(tmp_path: Path) -> None:
     # Given a referral that arrived at 10:00 on Friday 18 December 2026 while the bot was down,
     arrived = parse_instant("2026-12-18T10:00")
-    engine, mailbox = make_engine(make_config(tmp_path), tmp_path)
+    engine, mailbox = make_engine(world_config(tmp_path), tmp_path)
     mailbox.inbox.append(FetchedMail("referral", referral_bytes(), arrived_at=arrived))
     # when the bot starts and takes it in at 09:00 on Monday 21 December,
     monday = parse_instant("2026-12-21T09:00")
@@ -149,7 +149,7 @@ def test_a_referral_that_arrived_while_the_bot_was_down_keeps_its_day_0(tmp_path
 def test_an_arrival_time_ahead_of_our_clock_is_taken_as_now(tmp_path: Path) -> None:
     # Given a mail server whose clock runs ten minutes ahead of ours,
     now = parse_instant("2026-12-21T09:00")
-    engine, mailbox = make_engine(make_config(tmp_path), tmp_path)
+    engine, mailbox = make_engine(world_config(tmp_path), tmp_path)
     mailbox.inbox.append(FetchedMail("referral", referral_bytes(),
                                      arrived_at=now + timedelta(minutes=10)))
     # when a referral it says arrived in the future is taken in,
@@ -175,7 +175,7 @@ def test_a_failing_handler_quarantines_the_message_and_the_step_goes_on(
 
     broken.process = explode  # type: ignore[attr-defined]
     monkeypatch.setattr("bot.engine.pipeline.handler_modules", lambda: (broken, *handler_modules()))
-    engine, mailbox = make_engine(make_config(tmp_path), tmp_path)
+    engine, mailbox = make_engine(world_config(tmp_path), tmp_path)
     # when a referral arrives,
     row = deliver(engine, mailbox, referral_bytes(), "referral")
     # then it is quarantined with the reason, no case is opened, and the mail is moved.
@@ -192,8 +192,8 @@ def test_unauthenticated_mail_is_accepted_only_when_configured(tmp_path: Path) -
            b"Subject: Referral\r\nMessage-ID: <u1@gp.example>\r\n\r\nReferral.\r\n")
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
-    flagged: Config = make_config(tmp_path)
-    accepted: Config = make_config(tmp_path, **{"mailbox.unauthenticated": "accept"})
+    flagged: Config = world_config(tmp_path)
+    accepted: Config = world_config(tmp_path, **{"mailbox.unauthenticated": "accept"})
     # then the default flags it, and "accept" acts on it.
     assert not verified_sender(flagged, message).ok
     assert verified_sender(accepted, message).ok
@@ -207,4 +207,4 @@ def test_unauthenticated_mail_is_accepted_only_when_configured(tmp_path: Path) -
 def test_a_case_tag_survives_reply_prefixes_and_helpdesk_tags(tmp_path: Path,
                                                               subject: str) -> None:
     # Given a subject wrapped by other mail systems, then the case reference is still found.
-    assert case_references(make_config(tmp_path), subject) == ["RR-2026-007"]
+    assert case_references(world_config(tmp_path), subject) == ["RR-2026-007"]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import col, select
 
 from bot.cases.lifecycle import open_case
-from bot.config import config_from_document
+from bot.config import Config
 from bot.kernel.mailbox import FetchedMail
 from bot.process.working_days import parse_instant
 from bot.service.wiring import build_engine
@@ -20,7 +19,6 @@ from bot.store.models import Case, OutboxMessage
 from tests.corpus.make_corpus import mail, person, trace
 from tests.recording import RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 PANEL = "Mailbox.NationalReviewPanel@education.gov.uk"
 
 
@@ -29,14 +27,13 @@ def panel_mail(subject: str, message_id: str, text: str) -> bytes:
                 prefix=trace("education.gov.uk"))
 
 
-def test_each_panel_reply_is_sent_on_to_the_business_manager(tmp_path: Path) -> None:
+def test_each_panel_reply_is_sent_on_to_the_business_manager(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
     # Given a Doncaster case, whose preset expects the Panel's decision after the submission,
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    document["database"]["url"] = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
-    document["process"]["preset"] = "doncaster"
+    # (the example's [process] kept, quorum included: only the preset changes)
     mailbox = RecordingMailbox(tmp_path / "sent.jsonl")
-    engine = build_engine(config_from_document(document), mailbox)
+    engine = build_engine(make_config(process={"preset": "doncaster"}), mailbox)
     referred = parse_instant("2027-02-01T10:00")
     with transaction(engine.database) as session:
         reference = open_case(session, engine.config, referred, referred, "test").reference

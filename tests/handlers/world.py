@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from sqlmodel import select
 
 from bot.agencies.requests import add_agency, request_agencies
 from bot.cases.lifecycle import open_case
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel.mailbox import FetchedMail
 from bot.kernel.outbox import message_id_for
@@ -19,9 +18,9 @@ from bot.process.working_days import parse_instant
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import InboundMessage
+from tests.factories import build_config, dotted, merge
 from tests.recording import RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 MAILBOX = "rapidreview@exampleshire.example"
 DOMAIN = "exampleshire.example"
 # Case 1 asks gp, hospital and housing; case 2 asks housing and school.
@@ -37,25 +36,19 @@ def request_message_id(reference: str, agency_key: str) -> str:
     return message_id_for(f"{reference}:agency:{agency_key}:request", DOMAIN)
 
 
-def make_document(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    """Load config.example.toml for a test: its own SQLite file and documents folder."""
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    document["database"]["url"] = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
-    document["partnership"]["closure_dates"] = []
-    document["intake"]["documents_folder"] = str(tmp_path / "documents")
-    for dotted, value in overrides.items():
-        *path, last = dotted.split(".")
-        table = document
-        for part in path:
-            table = table.setdefault(part, {})
-        table[last] = value
-    return document
+def world_changes(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Return the world's changes to the example config: its own SQLite file and documents.
+
+    overrides are dotted keys, e.g. mailbox.unauthenticated.
+    """
+    documents = str(tmp_path / "documents")
+    return merge({"closure_dates": [], "intake": {"documents_folder": documents}},
+                 dotted(overrides))
 
 
-def make_config(tmp_path: Path, **overrides: Any) -> Config:
+def world_config(tmp_path: Path, **overrides: Any) -> Config:
     """Build the test configuration; overrides are dotted keys, e.g. mailbox.unauthenticated."""
-    return config_from_document(make_document(tmp_path, **overrides))
+    return build_config(tmp_path, **world_changes(tmp_path, **overrides))
 
 
 def make_engine(config: Config, tmp_path: Path) -> tuple[Engine, RecordingMailbox]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -18,7 +18,6 @@ from bot.ballots.members import members
 from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import open_case
 from bot.cli.main import app
-from bot.config import config_from_document
 from bot.engine.step import Engine
 from bot.kernel.outbox import RetryPolicy
 from bot.process.working_days import parse_instant
@@ -26,31 +25,23 @@ from bot.report.submission import add_report_version
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, Case, OutboxMessage
+from tests.factories import read_config
 from tests.recording import RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = parse_instant("2026-12-18T10:00")
 # Oldham's Day 15 for a referral on Friday 18 December 2026: Wednesday 13 January, 16:00.
 CUTOFF = parse_instant("2027-01-13T16:00")
 
 
 @pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    document: dict[str, Any] = tomllib.loads(text)
-    url = document["database"]["url"]
-    text = text.replace(f'url = "{url}"', f'url = "sqlite:///{tmp_path / "rrbot.sqlite3"}"')
-    text = text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
-                        "closure_dates = []")
-    path = tmp_path / "rrbot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def config_file(make_config_file: Callable[..., Path]) -> Path:
+    """Write the example config with a database in tmp_path and no closures."""
+    return make_config_file(name="rrbot.toml", closure_dates=[])
 
 
 @pytest.fixture
 def engine(config_file: Path, tmp_path: Path) -> Engine:
-    document = tomllib.loads(config_file.read_text(encoding="utf-8"))
-    config = config_from_document(document, source=config_file)
+    config = read_config(config_file)
     return build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from bot.cases.lifecycle import open_case
 from bot.cases.states import TRANSITIONS, transition
 from bot.cli.main import app
-from bot.config import config_from_document
 from bot.engine.step import Engine
 from bot.kernel.events import publish
 from bot.process.working_days import LONDON, parse_instant
@@ -32,9 +31,9 @@ from bot.store.models import (
     OutboxMessage,
     PlannedAction,
 )
+from tests.factories import read_config
 from tests.recording import RecordingChat, RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = "RR-2026-001"
 # Oldham, referral Friday 18 December 2026: the partners decide on Day 1, Monday 21 December;
 # the sign-off closes at 16:00 on Day 14, Tuesday 12 January 2027, and the cut-off is 16:00 on
@@ -51,21 +50,14 @@ MEMBERS = {"alex.director@exampleshire.example", "jo.deputy@exampleshire.example
 
 
 @pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    url = tomllib.loads(text)["database"]["url"]
-    text = text.replace(f'url = "{url}"', f'url = "sqlite:///{tmp_path / "rrbot.sqlite3"}"')
-    text = text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
-                        "closure_dates = []")
-    path = tmp_path / "rrbot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def config_file(make_config_file: Callable[..., Path]) -> Path:
+    """Write the example config with a database in tmp_path and no closures."""
+    return make_config_file(name="rrbot.toml", closure_dates=[])
 
 
 def decided_case(config_file: Path, tmp_path: Path) -> Engine:
     """Open the Oldham case and have the partners decide on a Rapid Review on Day 1."""
-    document: dict[str, Any] = tomllib.loads(config_file.read_text(encoding="utf-8"))
-    config = config_from_document(document, source=config_file)
+    config = read_config(config_file)
     engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"),
                           RecordingChat(tmp_path / "chat.jsonl"))
     with transaction(engine.database) as session:

@@ -7,11 +7,9 @@ import os
 import random
 import signal
 import time
-import tomllib
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -20,16 +18,16 @@ from bot.ballots.lifecycle import ballot_for_case
 from bot.ballots.members import members
 from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import open_case
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.engine.step import Engine
 from bot.process.working_days import parse_instant
 from bot.report.submission import add_report_version
 from bot.service.wiring import open_database
 from bot.store.db import make_engine, transaction
 from bot.store.models import Case, Milestone, OutboxMessage
+from tests.factories import build_config
 from tests.recording import RecordingChat, RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 FORK = multiprocessing.get_context("fork")
 REFERRAL = parse_instant("2026-12-18T10:00")
 APPROVED = parse_instant("2027-01-12T14:00")
@@ -54,12 +52,8 @@ class CrashingMailbox(RecordingMailbox):
 
 def signed_off_case(tmp_path: Path) -> tuple[Config, str]:
     """Build a case whose version 2 two partners have just approved (submission queued)."""
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
     url = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
-    document["database"]["url"] = url
-    document["partnership"]["closure_dates"] = []
-    config = config_from_document(document, source=tmp_path / "config.toml")
+    config = build_config(tmp_path, database_url=url, closure_dates=[])
     database = open_database(config)
     with transaction(database) as session:
         case = open_case(session, config, REFERRAL, REFERRAL, actor="test")

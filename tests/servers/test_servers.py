@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from tests.adapters.harness import make_message
+from tests.adapters.mail.harness import make_message
 from tests.servers.fixtures import MailServers
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.factories import EMBEDDED_DATABASE, config_document, exactly, write_config
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "secret-run"
 ROLES = ("bot", "referrer", "manager", "la_lead", "la_deputy", "police", "health")
@@ -24,25 +26,36 @@ def make_people(servers: Any) -> dict[str, str]:
 
 def write_imap_config(folder: Path, servers: Any, people: dict[str, str], health_port: int,
                       use_idle: bool = True) -> Path:
-    """Write the example config with the mailbox on IMAP/SMTP and every person on Dovecot."""
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    for old, role in EXAMPLE_ADDRESSES.items():
-        text = text.replace(f'"{old}"', f'"{people[role]}"')
-    start_at, end_at = text.index("[mailbox.imap]"), text.index("[mailbox.graph]")
-    text = (text[:start_at] + text[end_at:]).replace('backend = "maildir"', 'backend = "imap"')
-    text = text.replace('trusted_authserv_id = "mx.exampleshire.example"',
-                        'trusted_authserv_id = "smtp.rrbot.test"')
-    text = text.replace("health_port = 8765", f"health_port = {health_port}")
-    text = text.replace("poll_seconds = 60", "poll_seconds = 5")
-    account = (f'username = "{people["bot"]}"\npassword_env = "TEST_RUN_PW"\n'
-               f'ca_file = "{servers.ca_file}"\n')
-    text += (f'\n[mailbox.imap]\nhost = "{servers.host}"\nport = {servers.imaps_port}\n'
-             f'security = "ssl"\nuse_idle = {"true" if use_idle else "false"}\n{account}'
-             f'[mailbox.smtp]\nhost = "{servers.host}"\nport = {servers.smtp_port}\n'
-             f'security = "starttls"\n{account}')
-    config = folder / "config.toml"
-    config.write_text(text, encoding="utf-8")
-    return config
+    """Write the example config with the mailbox on IMAP/SMTP and every person on Dovecot.
+
+    The database stays the example's embedded default, in var/ beside the file.
+    """
+    account = {"username": people["bot"], "password_env": "TEST_RUN_PW",
+               "ca_file": str(servers.ca_file)}
+    document = config_document(database_url=EMBEDDED_DATABASE, service={
+        "health_port": health_port,
+    }, mailbox={
+        "backend": "imap", "trusted_authserv_id": "smtp.rrbot.test", "poll_seconds": 5,
+        "imap": exactly({"host": servers.host, "port": servers.imaps_port, "security": "ssl",
+                         "use_idle": use_idle, **account}),
+        "smtp": exactly({"host": servers.host, "port": servers.smtp_port,
+                         "security": "starttls", **account}),
+    })
+    # Every address of the example becomes its role's stand-in on Dovecot.
+    document = _replace_addresses(document, {old: people[role]
+                                             for old, role in EXAMPLE_ADDRESSES.items()})
+    return write_config(folder, document=document)
+
+
+def _replace_addresses(value: Any, addresses: dict[str, str]) -> Any:
+    """Return value with every string that is one of the addresses replaced by its new one."""
+    if isinstance(value, dict):
+        return {key: _replace_addresses(item, addresses) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_addresses(item, addresses) for item in value]
+    if isinstance(value, str):
+        return addresses.get(value, value)
+    return value
 
 
 def referral(people: dict[str, str], number: int = 0) -> bytes:

@@ -26,22 +26,18 @@ from bot.config import load_config
 from bot.service.wiring import open_database
 from bot.store.db import transaction
 from bot.store.models import Milestone, OutboxMessage, PlannedAction
+from tests.factories import EMBEDDED_DATABASE, exactly, write_config
 from tests.servers import free_port
 from tests.service.run_config import make_people, referral, write_imap_config
 
-ROOT = Path(__file__).resolve().parents[2]
 RRBOT = str(Path(sys.executable).with_name("rrbot"))
 
 
-def write_config(folder: Path, port: int, extra: str = "") -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    text = text.replace("health_port = 8765", f"health_port = {port}")
-    text = text.replace("sweep_seconds = 60", "sweep_seconds = 1")
-    text = text.replace("poll_seconds = 60", "poll_seconds = 5")
-    text = text.replace("outbox_lease_seconds = 60", "outbox_lease_seconds = 2")
-    config = folder / "config.toml"
-    config.write_text(text + extra, encoding="utf-8")
-    return config
+def service_config(folder: Path, port: int) -> Path:
+    """Write the example config (its embedded database) with quick sweeps on this health port."""
+    return write_config(folder, database_url=EMBEDDED_DATABASE, service={
+        "health_port": port, "sweep_seconds": 1, "outbox_lease_seconds": 2,
+    }, mailbox={"poll_seconds": 5})
 
 
 def health(port: int) -> tuple[int, dict[str, Any]]:
@@ -69,10 +65,11 @@ def start(config: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT, cwd=config.parent)
 
 
+@pytest.mark.slow
 def test_the_service_reports_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     # Given the service running on the embedded default,
     port = free_port()
-    config = write_config(tmp_path, port)
+    config = service_config(tmp_path, port)
     process = start(config)
     try:
         wait_until(lambda: health(port)[0] == 200, 30, "/healthz to answer 200")
@@ -95,10 +92,11 @@ def test_the_service_reports_health_and_stops_cleanly_on_sigterm(tmp_path: Path)
             process.wait()
 
 
+@pytest.mark.slow
 def test_a_service_killed_mid_case_loses_and_repeats_nothing(tmp_path: Path) -> None:
     # Given twenty cases whose clocks started two months ago, so every step is overdue now,
     port = free_port()
-    config_path = write_config(tmp_path, port)
+    config_path = service_config(tmp_path, port)
     config = load_config(config_path)
     database = open_database(config)
     now = datetime.now(UTC)
@@ -156,7 +154,7 @@ def test_rrbot_run_with_the_health_port_in_use_stops_before_sending(tmp_path: Pa
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = int(taken.getsockname()[1])
-        config_path = write_config(tmp_path, port)
+        config_path = service_config(tmp_path, port)
         config = load_config(config_path)
         database = open_database(config)
         now = datetime.now(UTC)
@@ -186,7 +184,7 @@ def test_rrbot_run_with_the_health_port_in_use_stops_before_sending(tmp_path: Pa
 
 def test_rrbot_run_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     # Given a config whose PostgreSQL server is not listening,
-    config = write_config(tmp_path, free_port())
+    config = service_config(tmp_path, free_port())
     text = config.read_text(encoding="utf-8")
     database_port = free_port()
     config.write_text(text.replace(
@@ -226,20 +224,15 @@ def test_healthz_reports_a_failing_mailbox_when_the_imap_server_stops(
     # Given the service reading an IMAP mailbox on the test Dovecot,
     address = mail_servers.new_user("health", password="secret-health")
     port = free_port()
-    imap = (f'\n[mailbox.imap]\nhost = "{mail_servers.host}"\nport = {mail_servers.imaps_port}\n'
-            f'security = "ssl"\nusername = "{address}"\npassword_env = "TEST_IMAP_PASSWORD"\n'
-            f'ca_file = "{mail_servers.ca_file}"\n'
-            f'[mailbox.smtp]\nhost = "{mail_servers.host}"\nport = {mail_servers.smtp_port}\n'
-            f'security = "starttls"\nusername = "{address}"\n'
-            f'password_env = "TEST_IMAP_PASSWORD"\n')
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    start_at, end_at = text.index("[mailbox.imap]"), text.index("[mailbox.graph]")
-    text = text[:start_at] + text[end_at:]
-    text = text.replace('backend = "maildir"', 'backend = "imap"')
-    text = text.replace('address = "rapidreview@exampleshire.example"', f'address = "{address}"')
-    text = text.replace("health_port = 8765", f"health_port = {port}")
-    config = tmp_path / "config.toml"
-    config.write_text(text + imap, encoding="utf-8")
+    imap = {"host": mail_servers.host, "port": mail_servers.imaps_port, "security": "ssl",
+            "username": address, "password_env": "TEST_IMAP_PASSWORD",
+            "ca_file": str(mail_servers.ca_file)}
+    smtp = {"host": mail_servers.host, "port": mail_servers.smtp_port, "security": "starttls",
+            "username": address, "password_env": "TEST_IMAP_PASSWORD"}
+    config = write_config(tmp_path, database_url=EMBEDDED_DATABASE, service={
+        "health_port": port,
+    }, mailbox={"backend": "imap", "address": address, "imap": exactly(imap),
+                "smtp": exactly(smtp)})
     process = subprocess.Popen([RRBOT, "run", "--config", str(config)], cwd=tmp_path,
                                env={**os.environ, "TEST_IMAP_PASSWORD": "secret-health"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -17,8 +17,8 @@ from bot.kernel.mailbox import (
     MailboxError,
     TransientMailboxError,
 )
-from tests.adapters.harness_ews import make_ews_mailbox
-from tests.adapters.loopback_ews import Fault, LoopbackEws
+from tests.adapters.mail.harness_ews import make_ews_mailbox
+from tests.adapters.mail.loopback_ews import Fault, LoopbackEws
 from tests.servers.dovecot import make_certificate
 
 

@@ -17,8 +17,8 @@ import pytest
 from bot.adapters.mail.imap_smtp import ImapSmtpMailbox
 from bot.adapters.mail.smtp import SmtpEndpoint
 from bot.kernel.mailbox import MailboxAuthError, MailboxError, TransientMailboxError
-from tests.adapters.harness import make_message
-from tests.adapters.harness_imap import imap_endpoint, make_mailbox, smtp_endpoint
+from tests.adapters.mail.harness import make_message
+from tests.adapters.mail.harness_imap import imap_endpoint, make_mailbox, smtp_endpoint
 from tests.servers.fixtures import BOT_PASSWORD, MailServers
 
 SENDER = "duty.manager@council.test"

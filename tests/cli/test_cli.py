@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import app
+from tests.factories import EMBEDDED_DATABASE, EXAMPLE, write_config
 from tests.servers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNNER = CliRunner()
 
 
@@ -50,7 +50,7 @@ def test_timeline_start_with_an_offset_and_in_summer_time() -> None:
 
 def test_timeline_table_and_config_process() -> None:
     result = RUNNER.invoke(
-        app, ["timeline", "--config", str(ROOT / "config.example.toml"),
+        app, ["timeline", "--config", str(EXAMPLE),
               "--start", "2026-12-18T10:00"]
     )
     assert result.exit_code == 0, result.output
@@ -69,12 +69,11 @@ def test_timeline_bad_input_is_one_line_and_status_2() -> None:
 
 
 def test_check_config_passes_the_example_and_fails_a_broken_copy(tmp_path: Path) -> None:
-    result = RUNNER.invoke(app, ["check-config", str(ROOT / "config.example.toml")])
+    result = RUNNER.invoke(app, ["check-config", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     assert "OK" in result.stdout
-    broken = tmp_path / "broken.toml"
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    broken.write_text(text.replace('backend = "console"', 'backend = "slack"'), encoding="utf-8")
+    broken = write_config(tmp_path, name="broken.toml", database_url=EMBEDDED_DATABASE,
+                          chat={"backend": "slack"})
     result = RUNNER.invoke(app, ["check-config", str(broken)], env={})
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
@@ -97,12 +96,7 @@ def test_the_installed_console_script_runs() -> None:
 
 
 def _config_with_database(folder: Path, url: str) -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    old = 'url = "sqlite:///var/rrbot.sqlite3"'
-    assert old in text
-    config = folder / "config.toml"
-    config.write_text(text.replace(old, f'url = "{url}"'), encoding="utf-8")
-    return config
+    return write_config(folder, database_url=url)
 
 
 def _rrbot(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

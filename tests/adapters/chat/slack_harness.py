@@ -1,10 +1,12 @@
-"""Fixtures for the chat tests: a Slack-backed engine on SQLite, signed requests, a privacy scan."""
+"""The Slack harness: a Slack-backed engine on SQLite, signed requests, a privacy scan.
+
+Its fixtures are offered by the conftest.py of tests/adapters/chat/ and tests/ballots/.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,17 +23,17 @@ from sqlmodel import select
 from bot.adapters.chat.slack import SlackChat, build_app
 from bot.cases.lifecycle import open_case
 from bot.commands.chat_interactions import ChatCommands
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel.outbox import Dispatcher
 from bot.process.working_days import parse_instant
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import Ballot, Case
-from tests.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
+from tests.adapters.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
+from tests.factories import build_config
 from tests.recording import RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 # The child in every test referral; none of this may ever reach chat.
 CHILD_NAME = "Tallulah Quixote-Marchbanks"
@@ -47,19 +49,17 @@ MANAGER = "U0000000001"
 PRODUCED: list[str] = []
 
 
-def make_config(url: str, quorum: dict[str, Any] | None = None) -> Config:
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    document["database"]["url"] = url
-    document["partnership"]["closure_dates"] = []
-    document["chat"]["backend"] = "slack"
-    document["partners"]["police"]["deputies"] = [{
-        "name": "Robin Inspector", "email": "robin.inspector@police.example",
-        "slack_user_id": POLICE_DEPUTY,
-    }]
-    if quorum:
-        document["process"]["quorum"] = {**document["process"].get("quorum", {}), **quorum}
-    return config_from_document(document)
+# The partners of the example with a police deputy on Slack.
+PARTNERS_WITH_POLICE_DEPUTY = {"police": {"deputies": [{
+    "name": "Robin Inspector", "email": "robin.inspector@police.example",
+    "slack_user_id": POLICE_DEPUTY,
+}]}}
+
+
+def slack_config(url: str, quorum: dict[str, Any] | None = None) -> Config:
+    """Return the example config on Slack, no closures, a police deputy and this quorum."""
+    return build_config(database_url=url, closure_dates=[], chat={"backend": "slack"},
+                        partners=PARTNERS_WITH_POLICE_DEPUTY, process={"quorum": quorum or {}})
 
 
 @pytest.fixture(autouse=True)
@@ -189,7 +189,7 @@ def make_harness(tmp_path: Path, slack: SlackApiServer,
                  quorum: dict[str, Any] | None = None) -> Harness:
     slack.state.users.update({user: TEAM_ID for user in (
         LA_LEAD, LA_DEPUTY, POLICE_LEAD, POLICE_DEPUTY, HEALTH_LEAD, MANAGER)})
-    config = make_config(f"sqlite:///{tmp_path / 'rrbot.sqlite3'}", quorum)
+    config = slack_config(f"sqlite:///{tmp_path / 'rrbot.sqlite3'}", quorum)
     client = WebClient(token="xoxb-test", base_url=slack.base_url)
     mailbox = RecordingMailbox(tmp_path / "sent.jsonl")
     engine = build_engine(config, mailbox, chat=SlackChat(client, CHANNEL_ID, TEAM_ID))

@@ -10,7 +10,7 @@ from typing import Any
 from bot.adapters.mail.graph import GraphMailbox
 from bot.adapters.mail.graph_client import GraphApp, GraphClient
 from bot.kernel.mailbox import CursorStore, MemoryCursorStore
-from tests.adapters.loopback_graph import LoopbackGraph
+from tests.adapters.mail.loopback_graph import LoopbackGraph
 
 NAME = "graph"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -18,33 +17,29 @@ from bot.ballots.lifecycle import ballot_for_case
 from bot.ballots.members import members
 from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import open_case
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.engine.step import Engine
 from bot.process.working_days import LONDON, parse_instant
 from bot.report.submission import SubmissionRefused, add_report_version, queue_submission
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import Case, OutboxMessage
+from tests.factories import build_config, exactly
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = parse_instant("2026-12-18T10:00")
 PASSWORD = "secret-report"
 
 
 def imap_config(tmp_path: Path, servers: Any, address: str) -> Config:
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    document["database"]["url"] = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
-    document["partnership"]["closure_dates"] = []
-    mailbox = document["mailbox"]
-    mailbox["backend"], mailbox["address"] = "imap", address
-    mailbox["imap"] = {"host": servers.host, "port": servers.imaps_port, "security": "ssl",
-                       "username": address, "password_env": "RRBOT_TEST_REPORT_PASSWORD",
-                       "ca_file": str(servers.ca_file)}
-    mailbox["smtp"] = {"host": servers.host, "port": servers.smtp_port, "security": "starttls",
-                       "username": address, "password_env": "RRBOT_TEST_REPORT_PASSWORD",
-                       "ca_file": str(servers.ca_file)}
-    return config_from_document(document, source=tmp_path / "config.toml")
+    account = {"username": address, "password_env": "RRBOT_TEST_REPORT_PASSWORD",
+               "ca_file": str(servers.ca_file)}
+    return build_config(tmp_path, closure_dates=[], mailbox={
+        "backend": "imap", "address": address,
+        "imap": exactly({"host": servers.host, "port": servers.imaps_port, "security": "ssl",
+                         **account}),
+        "smtp": exactly({"host": servers.host, "port": servers.smtp_port,
+                         "security": "starttls", **account}),
+    })
 
 
 def vote(engine: Engine, case_id: int, partner: str, choice: str, at: datetime) -> None:
@@ -186,11 +181,10 @@ def test_with_one_approval_nothing_goes_and_the_escalations_fire_on_time(
     }
 
 
-def test_the_submission_refuses_an_unapproved_or_changed_version(tmp_path: Path) -> None:
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    document["database"]["url"] = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
-    config = config_from_document(document, source=tmp_path / "config.toml")
+def test_the_submission_refuses_an_unapproved_or_changed_version(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    config = make_config()
     from tests.recording import RecordingMailbox
 
     engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"))

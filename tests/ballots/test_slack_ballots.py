@@ -9,7 +9,7 @@ from sqlmodel import select
 from bot.ballots.lifecycle import open_signoff_ballot
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, Ballot, Milestone, OutboxMessage, Vote
-from tests.chat.conftest import (
+from tests.adapters.chat.slack_harness import (
     HEALTH_LEAD,
     LA_DEPUTY,
     LA_LEAD,

@@ -17,8 +17,8 @@ from bot.kernel.mailbox import (
     MemoryCursorStore,
     TransientMailboxError,
 )
-from tests.adapters.harness_graph import make_graph_mailbox
-from tests.adapters.loopback_graph import Fault, LoopbackGraph
+from tests.adapters.mail.harness_graph import make_graph_mailbox
+from tests.adapters.mail.loopback_graph import Fault, LoopbackGraph
 
 
 def _raw(n: int) -> bytes:

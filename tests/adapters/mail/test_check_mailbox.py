@@ -9,25 +9,19 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import app
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.factories import EMBEDDED_DATABASE, exactly, write_config
 
 
 def imap_config(tmp_path: Path, servers: Any, address: str, ca_file: str | None) -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    text = text.replace('backend = "maildir"', 'backend = "imap"')
-    text = text.replace('address = "rapidreview@exampleshire.example"', f'address = "{address}"')
-    imap = (f'[mailbox.imap]\nhost = "{servers.host}"\nport = {servers.imaps_port}\n'
-            f'security = "ssl"\nusername = "{address}"\npassword_env = "TEST_IMAP_PASSWORD"\n')
+    """Write the example config (its embedded database) with the mailbox on the test Dovecot."""
+    imap = {"host": servers.host, "port": servers.imaps_port, "security": "ssl",
+            "username": address, "password_env": "TEST_IMAP_PASSWORD"}
     if ca_file:
-        imap += f'ca_file = "{ca_file}"\n'
-    smtp = (f'[mailbox.smtp]\nhost = "{servers.host}"\nport = {servers.smtp_port}\n'
-            f'security = "starttls"\nusername = "{address}"\n'
-            f'password_env = "TEST_IMAP_PASSWORD"\n')
-    start, end = text.index("[mailbox.imap]"), text.index("[mailbox.graph]")
-    config = tmp_path / "config.toml"
-    config.write_text(text[:start] + imap + smtp + "\n" + text[end:], encoding="utf-8")
-    return config
+        imap["ca_file"] = ca_file
+    smtp = {"host": servers.host, "port": servers.smtp_port, "security": "starttls",
+            "username": address, "password_env": "TEST_IMAP_PASSWORD"}
+    return write_config(tmp_path, database_url=EMBEDDED_DATABASE, mailbox={
+        "backend": "imap", "address": address, "imap": exactly(imap), "smtp": exactly(smtp)})
 
 
 @pytest.mark.parametrize(

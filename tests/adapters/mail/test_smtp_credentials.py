@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -15,14 +14,13 @@ import pytest
 
 from bot.adapters.mail.imap_smtp import ImapSmtpMailbox
 from bot.adapters.mail.mail_server import Login
-from bot.config import Config, config_from_document, missing_secrets
+from bot.config import Config, missing_secrets
 from bot.kernel.mailbox import MailboxAuthError, MailboxError, MemoryCursorStore
 from bot.service.wiring import open_mailbox
-from tests.adapters.harness import make_message
+from tests.adapters.mail.harness import make_message
+from tests.factories import build_config, exactly
 from tests.servers.dovecot import make_certificate
 from tests.servers.fixtures import MailServers
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # The environment variables the test configurations name, and the passwords they hold.
 IMAP_ENV = "RRBOT_TEST_IMAP_PASSWORD"
@@ -62,18 +60,17 @@ def accounts(mail_servers: MailServers) -> tuple[str, str]:
 
 def imap_config(servers: MailServers, address: str, smtp: dict[str, Any]) -> Config:
     """Return the example configuration reading address over IMAP and sending as smtp says."""
-    document = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    mailbox = document["mailbox"]
-    mailbox["backend"], mailbox["address"] = "imap", address
-    mailbox["imap"] = {
-        "host": servers.host, "port": servers.imaps_port, "security": "ssl",
-        "username": address, "password_env": IMAP_ENV, "ca_file": str(servers.ca_file),
-        "use_idle": False,
-    }
-    mailbox["smtp"] = {
-        "host": servers.host, "port": servers.smtp_port, "security": "starttls", **smtp
-    }
-    return config_from_document(document, "cfg.toml")
+    return build_config(label="cfg.toml", mailbox={
+        "backend": "imap", "address": address,
+        "imap": exactly({
+            "host": servers.host, "port": servers.imaps_port, "security": "ssl",
+            "username": address, "password_env": IMAP_ENV, "ca_file": str(servers.ca_file),
+            "use_idle": False,
+        }),
+        "smtp": exactly({
+            "host": servers.host, "port": servers.smtp_port, "security": "starttls", **smtp
+        }),
+    })
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""One contract suite for every mail backend: each tests/adapters/harness_*.py module is run."""
+"""One contract suite for every mail backend: each harness_*.py module beside it is run."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bot.kernel.mailbox import FetchedMail, Mailbox
-from tests.adapters.harness import MailboxHarness, make_message, same_message
+from tests.adapters.mail.harness import MailboxHarness, make_message, same_message
 
 BOT = "bot@partnership.test"
 SENDER = "duty.manager@council.test"
@@ -32,7 +32,7 @@ def _discover() -> list[tuple[str, Callable[..., Iterator[MailboxHarness]]]]:
         if not module_info.name.startswith("harness_"):
             continue
         try:
-            module: ModuleType = importlib.import_module(f"tests.adapters.{module_info.name}")
+            module: ModuleType = importlib.import_module(f"tests.adapters.mail.{module_info.name}")
         except Exception as error:  # noqa: BLE001
             found.append((module_info.name, _broken(module_info.name, error)))
             continue

@@ -12,8 +12,8 @@ import pytest
 
 from bot.adapters.mail.maildir import MaildirMailbox
 from bot.kernel.mailbox import MailboxError
-from tests.adapters.harness import make_message
-from tests.adapters.harness_maildir import MaildirHarness
+from tests.adapters.mail.harness import make_message
+from tests.adapters.mail.harness_maildir import MaildirHarness
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.mail.ews import EwsMailbox
-from tests.adapters.loopback_ews import LoopbackEws
+from tests.adapters.mail.loopback_ews import LoopbackEws
 
 NAME = "ews"
 

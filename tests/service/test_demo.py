@@ -14,6 +14,7 @@ from bot.process.working_days import parse_instant
 from bot.service.demo import run_demo
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["oldham", "warrington"])
 def test_the_demo_submits_before_the_cut_off_in_under_a_minute(
     tmp_path: Path, preset: str

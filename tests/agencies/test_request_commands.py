@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 from bot.cases.lifecycle import open_case
 from bot.cases.states import TRANSITIONS, transition
 from bot.cli.main import app
-from bot.config import config_from_document
 from bot.engine.step import Engine
 from bot.kernel.events import publish
 from bot.process.working_days import LONDON, parse_instant
@@ -29,9 +27,9 @@ from bot.store.models import (
     OutboxMessage,
     PlannedAction,
 )
+from tests.factories import read_config, write_config
 from tests.recording import RecordingChat, RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = "RR-2026-001"
 # Referral on Friday 18 December 2026 (Day 0); the partners decide on Monday 21 December, Day 1.
 # With no closures, 25 and 28 December and 1 January are the only working days lost: Oldham's
@@ -41,24 +39,12 @@ REFERRAL = parse_instant("2026-12-18T10:00")
 DECIDED = parse_instant("2026-12-21T14:00")
 
 
-def write_config(tmp_path: Path, preset: str = "oldham") -> Path:
-    """Write config.example.toml with a database in tmp_path, no closures and the preset."""
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    url = tomllib.loads(text)["database"]["url"]
-    text = text.replace(f'url = "{url}"', f'url = "sqlite:///{tmp_path / "rrbot.sqlite3"}"')
-    text = text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
-                        "closure_dates = []")
-    text = text.replace('preset = "oldham"', f'preset = "{preset}"')
-    path = tmp_path / "rrbot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def decided_case(tmp_path: Path, preset: str = "oldham") -> tuple[Path, Engine]:
     """Open the case and have the partners decide on a Rapid Review at DECIDED; step once."""
-    config_file = write_config(tmp_path, preset)
-    document: dict[str, Any] = tomllib.loads(config_file.read_text(encoding="utf-8"))
-    config = config_from_document(document, source=config_file)
+    # The example with a database in tmp_path, no closures and the preset (its quorum kept).
+    config_file = write_config(tmp_path, name="rrbot.toml", closure_dates=[],
+                               process={"preset": preset})
+    config = read_config(config_file)
     engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"),
                           RecordingChat(tmp_path / "chat.jsonl"))
     with transaction(engine.database) as session:

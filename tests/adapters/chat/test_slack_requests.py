@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from bot.commands import agencies as chat_commands
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, DeliveryReceipt, Vote
-from tests.chat.conftest import MANAGER, POLICE_LEAD, Harness, signed
+from tests.adapters.chat.slack_harness import MANAGER, POLICE_LEAD, Harness, signed
 
 
 def vote_body(ballot_id: int) -> str:

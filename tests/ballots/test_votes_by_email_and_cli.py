@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tomllib
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -14,29 +12,19 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 import handlers.vote_email as vote_email
-from bot.adapters.chat.console import ConsoleChat
-from bot.adapters.chat.slack import SlackChat
 from bot.ballots.lifecycle import open_signoff_ballot
 from bot.cli.main import app
 from bot.engine.pipeline import InboundContext
 from bot.mail.senders import SenderCheck
-from bot.service import chat as cli_chat
-from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, InboundMessage, OutboxMessage, Vote
-from tests.chat.conftest import (
-    CHILD_DOB,
-    CHILD_NAME,
+from tests.adapters.chat.slack_harness import (
     LA_LEAD,
+    PARTNERS_WITH_POLICE_DEPUTY,
     POLICE_LEAD,
-    PRODUCED,
-    REFERRAL,
-    ROOT,
     Harness,
-    make_config,
 )
-from tests.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
-from tests.recording import RecordingMailbox
+from tests.factories import write_config
 
 SHA = "c" * 64
 
@@ -106,7 +94,7 @@ def test_the_business_manager_records_a_phone_vote_on_the_members_behalf(
 ) -> None:
     # Given a config file for the harness's database and an open decision ballot,
     reference = harness.open_case()
-    config_file = write_config(tmp_path, harness)
+    config_file = harness_config_file(tmp_path, harness)
     # when the business manager records the police deputy's vote given by phone,
     result = CliRunner().invoke(app, [
         "vote", reference, "--config", str(config_file), "--ballot", "decision",
@@ -131,96 +119,10 @@ def test_the_business_manager_records_a_phone_vote_on_the_members_behalf(
     assert bad.exit_code == 2 and "is not a member of police" in bad.output
 
 
-def write_config(tmp_path: Path, harness: Harness) -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    url = str(harness.engine.database.url)
-    text = text.replace('url = "sqlite:///var/rrbot.sqlite3"', f'url = "{url}"')
-    text = text.replace("closure_dates = [2026-12-29, 2026-12-30, 2026-12-31]",
-                        "closure_dates = []")
-    text = text.replace('[partners.police.lead]', '''[[partners.police.deputies]]
-name = "Robin Inspector"
-email = "robin.inspector@police.example"
-slack_user_id = "U0000000021"
-
-[partners.police.lead]''')
-    assert tomllib.loads(text)
-    path = tmp_path / "rrbot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def test_check_chat_checks_token_channel_and_every_member(
-    tmp_path: Path, slack: SlackApiServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a Slack config whose workspace knows every member but the health lead,
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8").replace(
-        'backend = "console"', 'backend = "slack"')
-    path = tmp_path / "slack.toml"
-    path.write_text(text, encoding="utf-8")
-    slack.state.users.update({u: TEAM_ID for u in (
-        "U0000000001", "U0000000010", "U0000000011", "U0000000020")})
-    monkeypatch.setenv("RRBOT_SLACK_BOT_TOKEN", "xoxb-test")
-    monkeypatch.setenv("RRBOT_SLACK_SIGNING_SECRET", "secret")
-    monkeypatch.setenv("RRBOT_SLACK_APP_TOKEN", "xapp-test")
-    from slack_sdk import WebClient
-
-    monkeypatch.setattr(cli_chat, "open_chat", lambda config: SlackChat(
-        WebClient(token="xoxb-test", base_url=slack.base_url), CHANNEL_ID, TEAM_ID))
-    # when check-chat runs,
-    result = CliRunner().invoke(app, ["check-chat", "--config", str(path)])
-    # then it names the missing user and fails; with the user added it passes.
-    assert result.exit_code == 2
-    assert "partners.health lead Pat Nurse: Slack user U0000000030: users_info: user_not_found" \
-        in result.output
-    slack.state.users["U0000000030"] = TEAM_ID
-    result = CliRunner().invoke(app, ["check-chat", "--config", str(path)])
-    assert result.exit_code == 0, result.output
-    assert "channel C0000000000 OK (private)" in result.output
-    assert {c.method for c in slack.state.calls} >= {"auth.test", "conversations.info",
-                                                     "users.info"}
-
-
-def test_the_console_backend_prints_ballots_without_the_childs_identity(tmp_path: Path) -> None:
-    # Given the embedded default: the console instead of Slack,
-    config = make_config(f"sqlite:///{tmp_path / 'console.sqlite3'}")
-    stream = io.StringIO()
-    engine = build_engine(config, RecordingMailbox(tmp_path / "sent.jsonl"),
-                          chat=ConsoleChat(stream))
-    from bot.cases.lifecycle import open_case
-
-    with transaction(engine.database) as session:
-        case = open_case(session, config, REFERRAL, REFERRAL, actor="test")
-        case.child_name, case.child_dob = CHILD_NAME, CHILD_DOB
-        reference = case.reference
-    # when the engine steps,
-    engine.step(REFERRAL)
-    # then the ballot is printed with how to vote, and names only the case.
-    output = stream.getvalue()
-    PRODUCED.append(output)
-    assert f"{reference}: partner decision" in output
-    assert f"rrbot vote {reference} --config FILE --ballot decision" in output
-    engine.database.dispose()
-
-
-def test_a_rate_limited_post_is_retried_after_retry_after_and_never_posted_twice(
-    harness: Harness,
-) -> None:
-    # Given Slack answers the first ballot post with 429 and Retry-After: 120,
-    harness.slack.state.fail_next("chat.postMessage", 429, {"ok": False,
-                                                            "error": "ratelimited"},
-                                  {"Retry-After": "120"})
-    reference = harness.open_case()
-    # then the post waits in the outbox and goes once Retry-After has passed.
-    assert harness.ballot(reference).chat_ts is None
-    harness.step("2026-12-18T10:01")
-    assert harness.ballot(reference).chat_ts is None
-    harness.step("2026-12-18T10:03")
-    assert harness.ballot(reference).chat_ts is not None
-    # The retry looked in the channel's history first (it may have gone), and posted once.
-    assert len(harness.slack.state.named("conversations.history")) == 1
-    channel_posts = [c for c in harness.slack.state.named("chat.postMessage")
-                     if c.arguments.get("channel") == CHANNEL_ID]
-    assert len(channel_posts) == 2
+def harness_config_file(tmp_path: Path, harness: Harness) -> Path:
+    """Write the example config file on the harness's database, with its police deputy."""
+    return write_config(tmp_path, name="rrbot.toml", database_url=str(harness.engine.database.url),
+                        closure_dates=[], partners=PARTNERS_WITH_POLICE_DEPUTY)
 
 
 def test_the_business_manager_reopens_a_decision_ballot_that_closed_without_quorum(
@@ -232,7 +134,7 @@ def test_the_business_manager_reopens_a_decision_ballot_that_closed_without_quor
     harness.vote(POLICE_LEAD, first.id or 0, "rapid_review", "Serious harm.")
     harness.step("2026-12-21T17:00")
     assert harness.ballot(reference).outcome == "no_quorum"
-    config_file = write_config(tmp_path, harness)
+    config_file = harness_config_file(tmp_path, harness)
     # whose alert tells the business manager how to ask again,
     with transaction(harness.engine.database) as session:
         alert = session.exec(select(OutboxMessage).where(
@@ -282,7 +184,7 @@ def test_a_signoff_ballot_with_changes_requested_is_not_reopened_on_the_same_ver
     assert harness.ballot(reference, "signoff").outcome == "request_changes"
     # when the business manager tries to reopen it,
     result = CliRunner().invoke(app, [
-        "reopen-ballot", reference, "--config", str(write_config(tmp_path, harness)),
+        "reopen-ballot", reference, "--config", str(harness_config_file(tmp_path, harness)),
         "--ballot", "signoff", "--now", "2026-12-22T09:05"])
     # then they are told a new version is what opens a new ballot, and nothing opens.
     assert result.exit_code == 2

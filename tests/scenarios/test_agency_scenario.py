@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -14,30 +13,24 @@ from sqlmodel import col, select
 from bot.agencies.requests import extend_request, record_agency_reply
 from bot.cases.lifecycle import open_case
 from bot.cases.states import TRANSITIONS, transition
-from bot.config import Config, config_from_document
+from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel.events import publish
 from bot.process.working_days import LONDON, parse_instant
 from bot.service.wiring import open_database
 from bot.store.db import make_engine, transaction
 from bot.store.models import AgencyRequest, Case, OutboxMessage
+from tests.factories import build_config, example_document
 from tests.recording import RecordingMailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = parse_instant("2026-12-18T10:00")
 
 
 def scenario_config(url: str, preset: str) -> Config:
-    document: dict[str, Any] = tomllib.loads(
-        (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    )
-    document["database"]["url"] = url
-    document["partnership"]["closure_dates"] = []
-    document["process"] = {"preset": preset}
     # Three agencies are asked: the GP, the hospital and housing.
-    for agency in document["agencies"]:
-        agency["always_ask"] = agency["key"] in {"gp", "hospital", "housing"}
-    return config_from_document(document)
+    agencies = [{**agency, "always_ask": agency["key"] in {"gp", "hospital", "housing"}}
+                for agency in example_document()["agencies"]]
+    return build_config(database_url=url, closure_dates=[], preset=preset, agencies=agencies)
 
 
 def decide_rapid_review(session: Any, config: Config, case: Case, at: datetime) -> None:
@@ -161,6 +154,7 @@ def test_requests_reminders_and_escalations_fall_on_hand_worked_instants(
     assert queued == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["oldham", "warrington"])
 def test_the_same_scenario_survives_a_restart_between_every_two_steps(
     tmp_path: Path, preset: str

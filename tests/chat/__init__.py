@@ -1,1 +1,0 @@
-"""Chat tests: Slack through a loopback Web API and signed requests, the console, email votes."""

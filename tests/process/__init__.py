@@ -1,0 +1,1 @@
+"""Tests of working days, presets and timelines (bot/process)."""

@@ -1,0 +1,1 @@
+"""Whole cases on a simulated clock, across the packages."""
