@@ -12,6 +12,7 @@ from bot.cases.intake import looks_like_referral
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import FoundAttachment, attachments, new_text, sender_address
 from bot.store.models import InboundMessage
+from bot.store.statuses import InboundStatus
 
 name = "agency_reply"
 # Runs before referral intake, so that a reply on a case never opens a new one.
@@ -55,7 +56,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     if (match is None or match.how == "agency") and looks_like_referral(message, files):
         return None
     if match is None:
-        return Outcome("quarantined", "agency_reply",
+        return Outcome(InboundStatus.QUARANTINED, "agency_reply",
                        f"from the agency {agency.key}, but it names no case and is not a "
                        "referral")
     case = match.case
@@ -63,7 +64,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     refused = sorted({found.suffix or found.content_type for found in files
                       if found.suffix not in allowed})
     if refused:
-        return Outcome("quarantined", "agency_reply",
+        return Outcome(InboundStatus.QUARANTINED, "agency_reply",
                        f"from the agency {agency.key} on {case.reference} with an attachment "
                        f"of a kind not accepted ({', '.join(refused)})", case_id=case.id)
     kind = reply_kind(message, files)
@@ -73,7 +74,8 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
                                   row.received_at, actor=f"agency:{agency.key}",
                                   inbound_id=row.id)
     if request is None:
-        return Outcome("quarantined", "agency_reply",
+        return Outcome(InboundStatus.QUARANTINED, "agency_reply",
                        f"the agency {agency.key} replied on {case.reference} ({kind}), but the "
                        "case has not asked it", case_id=case.id)
-    return Outcome("processed", f"agency_{kind}", f"matched by {match.how}", case_id=case.id)
+    return Outcome(InboundStatus.PROCESSED, f"agency_{kind}", f"matched by {match.how}",
+                   case_id=case.id)

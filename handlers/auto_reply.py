@@ -10,6 +10,7 @@ from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import header, new_text, sender_address, subject
 from bot.mail.senders import verified_sender
 from bot.store.models import InboundMessage
+from bot.store.statuses import InboundStatus
 
 name = "auto_reply"
 order = 40
@@ -78,7 +79,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     kind, reason = found
     if kind == "out_of_office":
         _note_absence(context, row, message)
-    return Outcome("processed", kind, reason)
+    return Outcome(InboundStatus.PROCESSED, kind, reason)
 
 
 def _note_absence(context: InboundContext, row: InboundMessage, message: EmailMessage) -> None:

@@ -14,6 +14,7 @@ from bot.kernel import audit
 from bot.mail.mime import body_text, header, message_ids, sender_address, subject
 from bot.mail.notify import notify
 from bot.store.models import Case, InboundMessage, OutboxMessage
+from bot.store.statuses import InboundStatus
 
 name = "bounce"
 # Bounces are looked at before auto-replies: a DSN often also says Auto-Submitted.
@@ -87,7 +88,8 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     ours = session.exec(select(OutboxMessage).where(
         col(OutboxMessage.message_id).in_(bounce.referenced))).all() if bounce.referenced else []
     if not ours:
-        return Outcome("processed", "bounce", "a bounce of a message the bot did not send")
+        return Outcome(InboundStatus.PROCESSED, "bounce",
+                       "a bounce of a message the bot did not send")
     sent = ours[0]
     recipients = [address.strip().lower() for address in sent.recipients.split(",")]
     failed = [address for address in bounce.failed if address in recipients]
@@ -97,12 +99,12 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
         failed = [address for address in recipients if address in text] or (
             recipients if len(recipients) == 1 else [])
     if not failed:
-        return Outcome("processed", "bounce", "delivery delayed or no recipient of ours failed",
-                       case_id=sent.case_id)
+        return Outcome(InboundStatus.PROCESSED, "bounce",
+                       "delivery delayed or no recipient of ours failed", case_id=sent.case_id)
     for recipient in failed:
         _bounced(context, row, sent, recipient, bounce.diagnostic)
-    return Outcome("processed", "bounce", f"{len(failed)} recipient(s) of {sent.purpose} failed",
-                   case_id=sent.case_id)
+    return Outcome(InboundStatus.PROCESSED, "bounce",
+                   f"{len(failed)} recipient(s) of {sent.purpose} failed", case_id=sent.case_id)
 
 
 def _bounced(

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import structure_problem
 from bot.store.models import InboundMessage
+from bot.store.statuses import InboundStatus
 
 name = "limits"
 order = 10
@@ -17,5 +18,5 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     # The size was checked before the message was parsed (bot/engine/pipeline.py).
     problem = structure_problem(message)
     if problem is not None:
-        return Outcome("quarantined", "limits", problem)
+        return Outcome(InboundStatus.QUARANTINED, "limits", problem)
     return None

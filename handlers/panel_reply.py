@@ -13,6 +13,7 @@ from bot.kernel.outbox import Attachment
 from bot.mail.mime import sender_address
 from bot.mail.notify import notify
 from bot.store.models import Case, InboundMessage, Milestone
+from bot.store.statuses import InboundStatus, MilestoneStatus
 
 name = "panel_reply"
 order = 60
@@ -26,7 +27,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
         return None
     match = find_case(context.session, config, message, None)
     if match is None:
-        return Outcome("quarantined", "panel_reply",
+        return Outcome(InboundStatus.QUARANTINED, "panel_reply",
                        "a message from the National Panel that names no case")
     case = match.case
     first = case.panel_acknowledged_at is None
@@ -36,7 +37,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     audit.record(context.session, case.partnership, "national_panel", "panel_reply",
                  context.now, case.id, inbound_id=row.id, matched_by=match.how)
     _tell_business_manager(context, case, row, first)
-    return Outcome("processed", "panel_reply", case_id=case.id)
+    return Outcome(InboundStatus.PROCESSED, "panel_reply", case_id=case.id)
 
 
 def _tell_business_manager(
@@ -47,7 +48,7 @@ def _tell_business_manager(
     manager = settings.business_manager
     awaiting = context.session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == "national_panel_reply",
-        col(Milestone.status).in_(["pending", "overdue"]))).first()
+        col(Milestone.status).in_([MilestoneStatus.PENDING, MilestoneStatus.OVERDUE]))).first()
     notify(context.session, context.config, "panel_reply_notice", to=[manager.email],
            key=f"{case.reference}:panel_reply:{row.id}", now=context.now, case_id=case.id,
            attachments=[Attachment("national-panel-reply.eml", row.raw)], values=dict(

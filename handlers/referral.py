@@ -23,6 +23,7 @@ from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment, attachments, sender_address
 from bot.mail.notify import notify
 from bot.store.models import Case, InboundMessage, Milestone
+from bot.store.statuses import InboundStatus
 
 name = "referral"
 order = 80
@@ -52,14 +53,14 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     match = find_case(context.session, config, message, None)
     if match is not None:
         who = config.settings.known_sender(sender)
-        return Outcome("quarantined", "case_mail",
+        return Outcome(InboundStatus.QUARANTINED, "case_mail",
                        f"a message on {match.case.reference} from {who} that no handler took",
                        case_id=match.case.id)
     files = attachments(message)
     if not looks_like_referral(message, files):
         return None
     case = take_referral(context, row, message, sender, files)
-    return Outcome("processed", "referral", case_id=case.id)
+    return Outcome(InboundStatus.PROCESSED, "referral", case_id=case.id)
 
 
 def take_referral(

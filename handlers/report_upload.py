@@ -10,6 +10,7 @@ from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import attachments, sender_address
 from bot.report.submission import REPORT_SUFFIXES, add_report_version
 from bot.store.models import InboundMessage
+from bot.store.statuses import InboundStatus
 
 name = "report_upload"
 # After sender verification (50), before agency replies (70) and referrals (80).
@@ -22,15 +23,17 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
         return None
     match = find_case(context.session, context.config, message, None)
     if match is None:
-        return Outcome("quarantined", "report_upload", "a report that names no case")
+        return Outcome(InboundStatus.QUARANTINED, "report_upload",
+                       "a report that names no case")
     reports = [found for found in attachments(message) if found.suffix in REPORT_SUFFIXES]
     if len(reports) != 1:
-        return Outcome("quarantined", "report_upload",
+        return Outcome(InboundStatus.QUARANTINED, "report_upload",
                        f"a report email needs exactly one .docx or .pdf (found {len(reports)})",
                        case_id=match.case.id)
     try:
         add_report_version(context.session, context.config, match.case, reports[0].filename,
                            reports[0].content, context.now, actor="business_manager")
     except ValueError as refused:
-        return Outcome("quarantined", "report_upload", str(refused), case_id=match.case.id)
-    return Outcome("processed", "report_upload", case_id=match.case.id)
+        return Outcome(InboundStatus.QUARANTINED, "report_upload", str(refused),
+                       case_id=match.case.id)
+    return Outcome(InboundStatus.PROCESSED, "report_upload", case_id=match.case.id)

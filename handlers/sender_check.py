@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.senders import verified_sender
 from bot.store.models import InboundMessage
+from bot.store.statuses import InboundStatus
 
 name = "sender_check"
 order = 50
@@ -17,4 +18,4 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     check = verified_sender(context.config, message)
     if check.ok:
         return None
-    return Outcome("quarantined", "unverified_sender", check.reason)
+    return Outcome(InboundStatus.QUARANTINED, "unverified_sender", check.reason)

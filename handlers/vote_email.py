@@ -13,6 +13,7 @@ from bot.commands.people import email_actor
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.senders import verified_sender
 from bot.store.models import Ballot, InboundMessage, OutboxMessage
+from bot.store.statuses import InboundStatus
 
 name = "vote_email"
 order = 60
@@ -35,26 +36,30 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
         return None
     check = verified_sender(context.config, message)
     if not check.ok:
-        return Outcome("quarantined", KIND, f"vote not counted: {check.reason}", ballot.case_id)
+        return Outcome(InboundStatus.QUARANTINED, KIND, f"vote not counted: {check.reason}",
+                       ballot.case_id)
     voter = email_actor(context.config, check.address)
     # Only a partner's lead or deputy votes by email; anyone else's reply is not read as one.
     if voter.member is None:
-        return Outcome("quarantined", KIND, f"vote not counted: {check.address} is not a"
-                                            " partner lead or deputy", ballot.case_id)
+        return Outcome(InboundStatus.QUARANTINED, KIND,
+                       f"vote not counted: {check.address} is not a partner lead or deputy",
+                       ballot.case_id)
     choice, rationale = parse_vote(_text(message))
     if choice is None:
-        return Outcome("quarantined", KIND, "a reply to a sign-off request with no APPROVE or"
-                                            " REQUEST CHANGES line", ballot.case_id)
+        return Outcome(InboundStatus.QUARANTINED, KIND,
+                       "a reply to a sign-off request with no APPROVE or REQUEST CHANGES line",
+                       ballot.case_id)
     request = CastVote(ballot.id or 0, choice, rationale, VoteSource.EMAIL,
                        f"email:{row.message_id or f'inbound-{row.id}'}")
     try:
         result = cast_vote(Context(context.session, context.config, voter, context.now), request)
     except CommandError as exc:
-        return Outcome("quarantined", KIND, f"vote not counted: {exc}", ballot.case_id)
+        return Outcome(InboundStatus.QUARANTINED, KIND, f"vote not counted: {exc}", ballot.case_id)
     if result.status == "closed":
-        return Outcome("quarantined", KIND, "vote not counted: the sign-off ballot had"
-                                            " already closed", ballot.case_id)
-    return Outcome("processed", KIND, f"{result.partner_key} {choice}", ballot.case_id)
+        return Outcome(InboundStatus.QUARANTINED, KIND,
+                       "vote not counted: the sign-off ballot had already closed", ballot.case_id)
+    return Outcome(InboundStatus.PROCESSED, KIND, f"{result.partner_key} {choice}",
+                   ballot.case_id)
 
 
 def parse_vote(text: str) -> tuple[str | None, str]:

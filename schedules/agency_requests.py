@@ -10,6 +10,7 @@ from bot.agencies.requests import CLOSED_STATUSES, request_agencies
 from bot.kernel.actions import ActionContext, action
 from bot.kernel.events import Event, subscribe
 from bot.store.models import AgencyRequest, Case, PlannedAction
+from bot.store.statuses import CaseStatus
 
 
 @subscribe("case_decided")
@@ -64,6 +65,6 @@ def _request(
     request = context.session.exec(select(AgencyRequest).where(
         AgencyRequest.case_id == case.id, AgencyRequest.agency_key == step.agency,
     )).first()
-    if request is None or request.status in CLOSED_STATUSES or case.status == "closed":
+    if request is None or request.status in CLOSED_STATUSES or case.status == CaseStatus.CLOSED:
         return None
     return case, request

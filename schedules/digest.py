@@ -21,7 +21,8 @@ from bot.digest.weekly import build_weekly_summary
 from bot.kernel.actions import ActionArguments, ActionContext, action, periodic, plan_action
 from bot.mail.notify import notify
 from bot.process.working_days import as_aware
-from bot.store.models import PlannedAction, PlannedActionStatus
+from bot.store.models import PlannedAction
+from bot.store.statuses import PlannedActionStatus
 
 log = logging.getLogger(__name__)
 

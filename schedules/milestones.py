@@ -11,13 +11,14 @@ from bot.mail.notify import notify
 from bot.process.preset import SUBMISSION_KEY
 from bot.process.working_days import as_aware
 from bot.store.models import Case, Milestone, PlannedAction
+from bot.store.statuses import CaseStatus, MilestoneStatus
 
 
 @action("milestone_reminder", MilestoneStep)
 def remind(context: ActionContext, planned: PlannedAction, step: MilestoneStep) -> None:
     """Before a milestone's deadline, tell the business manager if it is still open."""
     case, milestone = _load(context, planned, step)
-    if milestone.status == "pending" and as_aware(context.now) < milestone.due_at:
+    if milestone.status == MilestoneStatus.PENDING and as_aware(context.now) < milestone.due_at:
         _tell_business_manager(context, planned, case, milestone, "milestone_reminder")
 
 
@@ -25,9 +26,9 @@ def remind(context: ActionContext, planned: PlannedAction, step: MilestoneStep) 
 def overdue(context: ActionContext, planned: PlannedAction, step: MilestoneStep) -> None:
     """At a milestone's deadline, mark it overdue and warn the business manager if not done."""
     case, milestone = _load(context, planned, step)
-    if milestone.status != "pending" or case.status == "closed":
+    if milestone.status != MilestoneStatus.PENDING or case.status == CaseStatus.CLOSED:
         return
-    milestone.status = "overdue"
+    milestone.status = MilestoneStatus.OVERDUE
     context.session.add(milestone)
     audit.record(context.session, case.partnership, "bot", "milestone_overdue", context.now,
                  case.id, milestone=milestone.key)

@@ -26,6 +26,7 @@ from bot.report.submission import (
     record_submitted,
 )
 from bot.store.models import Ballot, Case, Document, OutboxMessage, PlannedAction
+from bot.store.statuses import BallotKind, CaseStatus, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +65,24 @@ def confirm(
         OutboxMessage.idempotency_key == look.outbox_key)).one()
     if case.submitted_at is not None:
         return
-    if row.status == "sent" and _in_sent(context, row):
+    if row.status == OutboxStatus.SENT and _in_sent(context, row):
         record_submitted(context.session, context.config, case, row, context.now)
         return
-    if row.status == "held":
+    if row.status == OutboxStatus.HELD:
         _warn(context.session, context.config, case, context.now, "held",
               "the report was not sent before the cut-off and is held: run `rrbot report "
               f"submit {case.reference} --late` to send it late", leads=True)
         return
-    if row.status == "dead":
+    if row.status == OutboxStatus.DEAD:
         _warn(context.session, context.config, case, context.now, f"dead:{row.id}",
               f"the report could not be sent ({row.last_error}); put the fault right, then "
               f"run `rrbot report submit {case.reference}` to send it again", leads=True)
         return
-    if row.status == "superseded":
+    if row.status == OutboxStatus.SUPERSEDED:
         return
     # While the row waits (a hold, a retry after a failure) the look-ups are not used up:
     # only a sent message that Sent does not show counts towards giving up.
-    waiting = row.status in {"pending", "sending"}
+    waiting = row.status in {OutboxStatus.PENDING, OutboxStatus.SENDING}
     if not waiting and look.looks >= CONFIRM_ATTEMPTS:
         _warn(context.session, context.config, case, context.now, "not_in_sent",
               f"the report was sent at {row.sent_at} but is not in Sent; check the Sent "
@@ -110,8 +111,8 @@ def _in_sent(context: ActionContext, row: OutboxMessage) -> bool:
 def risk(context: ActionContext, planned: PlannedAction, warning: SubmissionCheck) -> None:
     """At each warning point, tell the people the preset says if the report is at risk."""
     case = context.session.get_one(Case, planned.case_id)
-    if case.submitted_at is not None or case.status in {"closed", "no_further_action",
-                                                        "learning_review"}:
+    if case.submitted_at is not None or case.status in {
+            CaseStatus.CLOSED, CaseStatus.NO_FURTHER_ACTION, CaseStatus.LEARNING_REVIEW}:
         return
     session, check = context.session, warning.check
     if check == "no_report":
@@ -122,7 +123,7 @@ def risk(context: ActionContext, planned: PlannedAction, warning: SubmissionChec
                   "no version of the Rapid Review report has been received", leads=False)
     elif check == "no_quorum":
         approved = session.exec(select(Ballot).where(
-            Ballot.case_id == case.id, Ballot.kind == "signoff",
+            Ballot.case_id == case.id, Ballot.kind == BallotKind.SIGNOFF,
             Ballot.outcome == "approve")).first()
         if approved is None:
             _warn(session, context.config, case, context.now, check,
@@ -130,7 +131,7 @@ def risk(context: ActionContext, planned: PlannedAction, warning: SubmissionChec
     elif check == "not_sent":
         sent = session.exec(select(OutboxMessage).where(
             OutboxMessage.case_id == case.id, OutboxMessage.purpose == "submission",
-            col(OutboxMessage.status) == "sent")).first()
+            col(OutboxMessage.status) == OutboxStatus.SENT)).first()
         if sent is None:
             _warn(session, context.config, case, context.now, check,
                   "URGENT: the report has not been sent to the National Panel", leads=True)

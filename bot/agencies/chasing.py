@@ -9,7 +9,8 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.kernel.actions import ActionArguments, plan_action
 from bot.process.timeline import reminder_at
-from bot.store.models import AgencyRequest, Case, PlannedAction, PlannedActionStatus
+from bot.store.models import AgencyRequest, Case, PlannedAction
+from bot.store.statuses import PlannedActionStatus
 
 
 class AgencyStep(ActionArguments):

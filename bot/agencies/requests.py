@@ -16,6 +16,7 @@ from bot.kernel import audit
 from bot.process.timeline import plan
 from bot.process.working_days import as_aware
 from bot.store.models import AgencyRequest, Case, Milestone
+from bot.store.statuses import AgencyRequestStatus, CaseStatus
 
 REPLY_KINDS = frozenset({"return", "no_involvement", "extension_request", "question"})
 
@@ -24,7 +25,9 @@ CONTACT_PROBLEMS = frozenset({"bounced", "out_of_office"})
 
 
 # A request in one of these statuses is finished: no more reminders or escalations.
-CLOSED_STATUSES = frozenset({"returned", "no_involvement", "withdrawn"})
+CLOSED_STATUSES = frozenset({
+    AgencyRequestStatus.RETURNED, AgencyRequestStatus.NO_INVOLVEMENT, AgencyRequestStatus.WITHDRAWN,
+})
 
 
 def agencies_to_ask(config: Config, case: Case) -> list[str]:
@@ -47,8 +50,8 @@ def request_agencies(
         for key in agencies_to_ask(config, case)
         if _find(session, case, key) is None
     ]
-    if "requests_sent" in TRANSITIONS[case.status]:
-        transition(session, case, "requests_sent", actor, now)
+    if CaseStatus.REQUESTS_SENT in TRANSITIONS[case.status]:
+        transition(session, case, CaseStatus.REQUESTS_SENT, actor, now)
     return requests
 
 
@@ -58,7 +61,7 @@ def add_agency(
     """Ask one more agency, on the preset's rule for an agency added late."""
     config.settings.agency(agency_key)
     existing = _find(session, case, agency_key)
-    if existing is not None and existing.status != "withdrawn":
+    if existing is not None and existing.status != AgencyRequestStatus.WITHDRAWN:
         raise ValueError(f"{agency_key} was already asked on {case.reference}")
     if existing is not None:
         session.delete(existing)
@@ -92,7 +95,7 @@ def withdraw_request(
 ) -> AgencyRequest:
     """Stop asking an agency (asked by mistake, say); nothing more is sent to it."""
     request = _open_request(session, case, agency_key)
-    _close(session, config, case, request, "withdrawn", now, actor)
+    _close(session, config, case, request, AgencyRequestStatus.WITHDRAWN, now, actor)
     return request
 
 
@@ -102,7 +105,8 @@ def mark_received(
 ) -> AgencyRequest:
     """Record a return that came another way (a secure portal, by hand), with its evidence."""
     request = _open_request(session, case, agency_key)
-    _close(session, config, case, request, "returned", now, actor, evidence=evidence)
+    _close(session, config, case, request, AgencyRequestStatus.RETURNED, now, actor,
+           evidence=evidence)
     return request
 
 
@@ -123,7 +127,8 @@ def record_agency_reply(
     if request.status in CLOSED_STATUSES:
         return request
     if kind in {"return", "no_involvement"}:
-        status = "returned" if kind == "return" else "no_involvement"
+        status = (AgencyRequestStatus.RETURNED if kind == "return"
+                  else AgencyRequestStatus.NO_INVOLVEMENT)
         _close(session, config, case, request, status, at, actor)
         tell_agency(session, config, case, request, "agency_receipt", at, key_suffix="receipt")
     else:
@@ -141,7 +146,7 @@ def note_contact_problem(
     if found is None:
         return []
     requests = session.exec(select(AgencyRequest).where(
-        AgencyRequest.agency_key == found.key, AgencyRequest.status == "open",
+        AgencyRequest.agency_key == found.key, AgencyRequest.status == AgencyRequestStatus.OPEN,
     )).all()
     for request in requests:
         if request.contact_problem == problem:
@@ -159,7 +164,7 @@ def note_contact_problem(
 def open_requests_for_agency(session: Session, agency_key: str) -> list[AgencyRequest]:
     """Every open request to an agency, across cases (for threading a reply to its case)."""
     return list(session.exec(select(AgencyRequest).where(
-        AgencyRequest.agency_key == agency_key, AgencyRequest.status == "open",
+        AgencyRequest.agency_key == agency_key, AgencyRequest.status == AgencyRequestStatus.OPEN,
     )))
 
 
@@ -184,7 +189,8 @@ def _ask(
 ) -> AgencyRequest:
     request = AgencyRequest(
         partnership=case.partnership, case_id=case.id or 0, agency_key=agency_key,
-        status="open", asked_at=now, due_at=_due(session, config, case, now, late),
+        status=AgencyRequestStatus.OPEN, asked_at=now,
+        due_at=_due(session, config, case, now, late),
     )
     session.add(request)
     session.flush()
@@ -216,7 +222,8 @@ def _due(session: Session, config: Config, case: Case, asked_at: datetime, late:
 
 
 def _close(
-    session: Session, config: Config, case: Case, request: AgencyRequest, status: str,
+    session: Session, config: Config, case: Case, request: AgencyRequest,
+    status: AgencyRequestStatus,
     at: datetime, actor: str, evidence: str | None = None,
 ) -> None:
     request.status, request.closed_at = status, at
@@ -228,7 +235,7 @@ def _close(
         AgencyRequest.case_id == case.id)).all())
     # The returns are in when none is still open and at least one agency answered: a last
     # request withdrawn completes them too, but withdrawing every request does not.
-    if "open" not in statuses and statuses - {"withdrawn"}:
+    if AgencyRequestStatus.OPEN not in statuses and statuses - {AgencyRequestStatus.WITHDRAWN}:
         mark_milestone_done(session, config, case, "agency_returns_due", at, actor)
-        if "returns_collected" in TRANSITIONS[case.status]:
-            transition(session, case, "returns_collected", actor, at)
+        if CaseStatus.RETURNS_COLLECTED in TRANSITIONS[case.status]:
+            transition(session, case, CaseStatus.RETURNS_COLLECTED, actor, at)

@@ -14,7 +14,8 @@ from bot.kernel.actions import ActionArguments, plan_action
 from bot.kernel.outbox import enqueue_chat
 from bot.process.working_days import short_time
 from bot.process.working_hours import working_hours_before
-from bot.store.models import Ballot, Case, PlannedAction, PlannedActionStatus
+from bot.store.models import Ballot, Case, PlannedAction
+from bot.store.statuses import BallotKind, BallotStatus, PlannedActionStatus
 
 
 class BallotStep(ActionArguments):
@@ -28,11 +29,11 @@ def remind_partners(
 ) -> int:
     """Send a direct message to each member of each partner that has not voted; count them."""
     ballot = session.get_one(Ballot, ballot_id)
-    if ballot.status != "open":
+    if ballot.status != BallotStatus.OPEN:
         return 0
     case = session.get_one(Case, ballot.case_id)
     voted = {vote.partner_key for vote in votes_on(session, ballot)}
-    what = "partner decision" if ballot.kind == "decision" else "report sign-off"
+    what = "partner decision" if ballot.kind == BallotKind.DECISION else "report sign-off"
     sent = 0
     for member in members(config):
         if member.partner_key in voted or not member.slack_user_id:
@@ -55,7 +56,7 @@ def warn_if_at_risk(
 ) -> bool:
     """Warn the business manager when a ballot near its deadline still lacks quorum."""
     ballot = session.get_one(Ballot, ballot_id)
-    if ballot.status != "open":
+    if ballot.status != BallotStatus.OPEN:
         return False
     case = session.get_one(Case, ballot.case_id)
     alert_manager(session, config, case, ballot, "at_risk", now, key)

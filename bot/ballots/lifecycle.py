@@ -25,9 +25,12 @@ from bot.store.models import (
     Milestone,
     Vote,
 )
+from bot.store.statuses import BallotKind, BallotStatus, CaseStatus
 
 # The milestone whose due instant is each kind of ballot's deadline.
-MILESTONES = {"decision": "partner_decision", "signoff": "partner_signoff"}
+MILESTONES: dict[str, str] = {
+    BallotKind.DECISION: "partner_decision", BallotKind.SIGNOFF: "partner_signoff",
+}
 
 
 # Decisions that settle the case; each is fed back to the referrer with the rationale.
@@ -47,12 +50,12 @@ class BallotRefused(ValueError):
 
 def open_decision_ballot(session: Session, config: Config, case: Case, now: datetime) -> Ballot:
     """Open the partners' decision ballot on a case (or return the one already open)."""
-    existing = _open_ballots(session, case, "decision")
+    existing = _open_ballots(session, case, BallotKind.DECISION)
     if existing:
         return existing[0]
-    ballot = _new_ballot(session, config, case, "decision", None, now)
-    if "awaiting_decision" in TRANSITIONS[case.status]:
-        transition(session, case, "awaiting_decision", "bot", now)
+    ballot = _new_ballot(session, config, case, BallotKind.DECISION, None, now)
+    if CaseStatus.AWAITING_DECISION in TRANSITIONS[case.status]:
+        transition(session, case, CaseStatus.AWAITING_DECISION, "bot", now)
     return ballot
 
 
@@ -63,11 +66,11 @@ def open_signoff_ballot(
     report_sha256 = report_sha256.strip().lower()
     if not SHA256_PATTERN.match(report_sha256):
         raise ValueError("report_sha256 must be 64 hexadecimal digits")
-    for ballot in _open_ballots(session, case, "signoff"):
+    for ballot in _open_ballots(session, case, BallotKind.SIGNOFF):
         if ballot.report_sha256 == report_sha256:
             return ballot
         close_ballot(session, config, case, ballot, "superseded", now)
-    ballot = _new_ballot(session, config, case, "signoff", report_sha256, now)
+    ballot = _new_ballot(session, config, case, BallotKind.SIGNOFF, report_sha256, now)
     ask_for_signoff(session, config, case, ballot, now)
     return ballot
 
@@ -79,11 +82,11 @@ def reopen_ballot(
     latest = ballot_for_case(session, case, kind)
     if latest is None:
         raise BallotRefused(f"{case.reference} has had no {kind} ballot to reopen")
-    if latest.status == "open":
+    if latest.status == BallotStatus.OPEN:
         raise BallotRefused(f"the {kind} ballot on {case.reference} is still open")
     if latest.outcome not in REOPENABLE:
         raise BallotRefused(_answered(case, latest))
-    if kind == "decision":
+    if kind == BallotKind.DECISION:
         ballot = open_decision_ballot(session, config, case, now)
     else:
         # A sign-off ballot is asked again on exactly the version the last one was about.
@@ -117,25 +120,25 @@ def close_at_deadline(session: Session, config: Config, ballot_id: int, now: dat
     ballot = session.exec(
         select(Ballot).where(Ballot.id == ballot_id).with_for_update()
     ).one()
-    if ballot.status != "open":
+    if ballot.status != BallotStatus.OPEN:
         return False
     close_ballot(session, config, session.get_one(Case, ballot.case_id), ballot, "no_quorum", now)
     return True
 
 
-def _open_ballots(session: Session, case: Case, kind: str) -> list[Ballot]:
+def _open_ballots(session: Session, case: Case, kind: BallotKind) -> list[Ballot]:
     return list(session.exec(
         select(Ballot).where(Ballot.case_id == case.id, Ballot.kind == kind,
-                             Ballot.status == "open").order_by(col(Ballot.id))
+                             Ballot.status == BallotStatus.OPEN).order_by(col(Ballot.id))
     ).all())
 
 
 def _new_ballot(
-    session: Session, config: Config, case: Case, kind: str, report_sha256: str | None,
+    session: Session, config: Config, case: Case, kind: BallotKind, report_sha256: str | None,
     now: datetime,
 ) -> Ballot:
     quorum = config.preset.quorum
-    rule = quorum.decision if kind == "decision" else quorum.signoff
+    rule = quorum.decision if kind == BallotKind.DECISION else quorum.signoff
     ballot = Ballot(
         partnership=case.partnership, case_id=case.id or 0, kind=kind,
         needed=partners_needed(rule, len(PARTNER_LABELS)),
@@ -158,7 +161,9 @@ def _new_ballot(
     return ballot
 
 
-def _deadline(session: Session, config: Config, case: Case, kind: str, now: datetime) -> datetime:
+def _deadline(
+    session: Session, config: Config, case: Case, kind: BallotKind, now: datetime
+) -> datetime:
     milestone = session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == MILESTONES[kind]
     )).first()
@@ -173,7 +178,7 @@ def close_ballot(
     session: Session, config: Config, case: Case, ballot: Ballot, outcome: str, now: datetime
 ) -> None:
     """Close a ballot with its outcome and do what follows (decision, sign-off or alert)."""
-    ballot.status, ballot.outcome, ballot.closed_at = "closed", outcome, now
+    ballot.status, ballot.outcome, ballot.closed_at = BallotStatus.CLOSED, outcome, now
     session.add(ballot)
     session.flush()
     audit.record(session, case.partnership, "bot", "ballot_closed", now, case.id,
@@ -182,12 +187,12 @@ def close_ballot(
     cancel_chasing(session, case, ballot, now)
     queue_view(session, config, case, ballot, now)
     votes = votes_on(session, ballot)
-    if ballot.kind == "decision":
+    if ballot.kind == BallotKind.DECISION:
         _decided(session, config, case, ballot, outcome, votes, now)
     elif outcome == "approve":
-        mark_milestone_done(session, config, case, MILESTONES["signoff"], now, "bot")
-        if "signed_off" in TRANSITIONS[case.status]:
-            transition(session, case, "signed_off", "bot", now)
+        mark_milestone_done(session, config, case, MILESTONES[BallotKind.SIGNOFF], now, "bot")
+        if CaseStatus.SIGNED_OFF in TRANSITIONS[case.status]:
+            transition(session, case, CaseStatus.SIGNED_OFF, "bot", now)
         publish("report_signed_off", session, config, case, now,
                 report_sha256=ballot.report_sha256)
     elif outcome != "superseded":
@@ -209,9 +214,10 @@ def _decided(
     )
     case.decision, case.decision_rationale = outcome, rationale
     session.add(case)
-    mark_milestone_done(session, config, case, MILESTONES["decision"], now, "bot")
+    mark_milestone_done(session, config, case, MILESTONES[BallotKind.DECISION], now, "bot")
+    # A decision that settles the case is also the status the case moves to.
     if outcome in TRANSITIONS[case.status]:
-        transition(session, case, outcome, "bot", now)
+        transition(session, case, CaseStatus(outcome), "bot", now)
     publish("case_decided", session, config, case, now, decision=outcome, rationale=rationale)
     # Bolton: "the decision and rationale ... will be fed back to the referrer within two
     # working days", whatever the decision.

@@ -13,6 +13,7 @@ from bot.config import Config
 from bot.kernel.outbox import Attachment
 from bot.mail.notify import notify
 from bot.store.models import Ballot, Case, Document
+from bot.store.statuses import BallotKind
 
 
 def alert_manager(
@@ -27,7 +28,8 @@ def alert_manager(
     notify(session, config, f"ballot_{reason}", template="ballot_alert", to=[manager.email],
            key=key, now=now, case_id=case.id, values=dict(
                recipient_name=manager.name, case_reference=case.reference,
-               kind="partner decision" if ballot.kind == "decision" else "report sign-off",
+               kind="partner decision" if ballot.kind == BallotKind.DECISION else
+ "report sign-off",
                ballot=ballot.kind, reason=reason, closes_at=ballot.closes_at,
                needed=ballot.needed,
                votes=[(PARTNER_LABELS[vote.partner_key], vote.member_name or vote.member_email,

@@ -13,6 +13,7 @@ from bot.kernel.chat import BallotOption, BallotView
 from bot.kernel.outbox import enqueue_chat
 from bot.process.working_days import short_time
 from bot.store.models import Ballot, Case, DeliveryReceipt, Vote
+from bot.store.statuses import BallotKind, BallotStatus
 
 DECISION_OPTIONS = (
     BallotOption("rapid_review", "Rapid Review"),
@@ -28,7 +29,9 @@ SIGNOFF_OPTIONS = (
 )
 
 
-OPTIONS = {"decision": DECISION_OPTIONS, "signoff": SIGNOFF_OPTIONS}
+OPTIONS: dict[str, tuple[BallotOption, ...]] = {
+    BallotKind.DECISION: DECISION_OPTIONS, BallotKind.SIGNOFF: SIGNOFF_OPTIONS,
+}
 
 
 # A closed ballot's view is always newer than any view queued while it was open.
@@ -45,15 +48,15 @@ def ballot_view(session: Session, config: Config, case: Case, ballot: Ballot) ->
     waiting = [label for key, label in PARTNER_LABELS.items() if key not in votes]
     parts = [f"{len(votes)} of {len(PARTNER_LABELS)} partners"
              + (": " + ", ".join(cast) if cast else "")]
-    if ballot.status == "open":
+    if ballot.status == BallotStatus.OPEN:
         if waiting:
             parts.append("waiting for " + ", ".join(waiting))
         parts.append(f"{ballot.needed} needed")
         parts.append(f"closes {short_time(ballot.closes_at, config.calendar)}")
     outcome = ""
-    if ballot.status != "open":
+    if ballot.status != BallotStatus.OPEN:
         outcome = _outcome_text(ballot)
-    if ballot.kind == "decision":
+    if ballot.kind == BallotKind.DECISION:
         title = f"{case.reference}: partner decision"
         question = "Does this referral meet the criteria for a Rapid Review?"
     else:
@@ -63,7 +66,7 @@ def ballot_view(session: Session, config: Config, case: Case, ballot: Ballot) ->
     return BallotView(
         ballot_id=ballot.id or 0, kind=ballot.kind, case_reference=case.reference, title=title,
         question=question, options=options, progress="; ".join(parts),
-        open=ballot.status == "open", outcome=outcome,
+        open=ballot.status == BallotStatus.OPEN, outcome=outcome,
         report_sha256=ballot.report_sha256 or "",
     )
 
@@ -78,7 +81,7 @@ def votes_on(session: Session, ballot: Ballot) -> list[Vote]:
 
 def _describe_vote(kind: str, partner_key: str, vote: Vote, labels: dict[str, str]) -> str:
     who = PARTNER_LABELS[partner_key] + (" (deputy)" if vote.member_role == "deputy" else "")
-    if kind == "signoff":
+    if kind == BallotKind.SIGNOFF:
         verb = "approved" if vote.choice == "approve" else "requested changes"
         return f"{who} {verb}"
     return f"{who} chose {labels.get(vote.choice, vote.choice)}"
@@ -100,7 +103,7 @@ def _revision(session: Session, ballot: Ballot) -> int:
         select(func.count()).select_from(DeliveryReceipt)
         .where(DeliveryReceipt.ballot_id == ballot.id)
     ).one()
-    return int(counted) + (CLOSED_REVISION if ballot.status != "open" else 0)
+    return int(counted) + (CLOSED_REVISION if ballot.status != BallotStatus.OPEN else 0)
 
 
 def queue_view(

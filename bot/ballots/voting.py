@@ -17,6 +17,7 @@ from bot.kernel.chat import BallotOption
 from bot.kernel.outbox import enqueue_chat
 from bot.kernel.receipts import receipt_seen, remember_receipt
 from bot.store.models import Ballot, Case, Vote
+from bot.store.statuses import BallotKind, BallotStatus
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def cast_vote(
     if receipt_seen(session, delivery_key):
         return VoteResult("duplicate", ballot_id)
     actor = f"{recorded_by} for {member.name}" if recorded_by else member.name
-    if ballot.status != "open":
+    if ballot.status != BallotStatus.OPEN:
         audit.record(session, case.partnership, actor, "vote_too_late", now, case.id,
                      ballot_id=ballot_id, partner=member.partner_key, source=source)
         return VoteResult("closed", ballot_id, closed_with=ballot.outcome)
@@ -134,7 +135,7 @@ def _outcome(ballot: Ballot, votes: list[Vote]) -> str | None:
     not_voted = len(PARTNER_LABELS) - len(votes)
     if all(tally[option.value] + not_voted < ballot.needed for option in OPTIONS[ballot.kind]):
         # Sign-off can no longer be approved: the partners who asked for changes decide it.
-        if ballot.kind == "signoff" and tally["request_changes"]:
+        if ballot.kind == BallotKind.SIGNOFF and tally["request_changes"]:
             return "request_changes"
         return "no_quorum"
     return None

@@ -14,6 +14,7 @@ from bot.process.preset import NOTIFICATION_KEY, Reminder
 from bot.process.timeline import plan, reminder_at
 from bot.process.working_days import as_aware
 from bot.store.models import Case, Milestone
+from bot.store.statuses import CaseStatus, MilestoneStatus
 
 # Statutory milestones with no reminders of their own warn the business manager a working
 # day ahead, so that no statutory deadline passes without warning in good time.
@@ -54,7 +55,7 @@ def open_case(
     case = Case(
         partnership=partnership,
         reference=next_reference(session, config, case_plan.day0.year),
-        preset=config.preset.name, status="received", clock_start=clock_start,
+        preset=config.preset.name, status=CaseStatus.RECEIVED, clock_start=clock_start,
         day0=case_plan.day0, opened_at=now, referrer_email=referrer_email,
     )
     session.add(case)
@@ -64,7 +65,7 @@ def open_case(
         session.add(Milestone(
             partnership=partnership, case_id=case.id or 0, key=planned.key, label=planned.label,
             due_at=planned.due, day=planned.day, statutory=planned.statutory,
-            status="pending" if applies else "not_applicable",
+            status=MilestoneStatus.PENDING if applies else MilestoneStatus.NOT_APPLICABLE,
         ))
     session.flush()
     schedule_milestone_actions(session, config, case)
@@ -78,7 +79,8 @@ def open_case(
 def schedule_milestone_actions(session: Session, config: Config, case: Case) -> None:
     """Plan (or move) the reminder and deadline check of every pending milestone."""
     milestones = session.exec(
-        select(Milestone).where(Milestone.case_id == case.id, Milestone.status == "pending")
+        select(Milestone).where(Milestone.case_id == case.id,
+                                Milestone.status == MilestoneStatus.PENDING)
     ).all()
     for milestone in milestones:
         definition = config.preset.milestone(milestone.key)
@@ -112,9 +114,9 @@ def mark_milestone_done(
     ).first()
     if milestone is None:
         raise KeyError(f"case {case.reference} has no milestone {key!r}")
-    if milestone.status == "done":
+    if milestone.status == MilestoneStatus.DONE:
         return milestone
-    milestone.status = "done"
+    milestone.status = MilestoneStatus.DONE
     milestone.done_at = at
     session.add(milestone)
     audit.record(session, case.partnership, actor, "milestone_done", at, case.id, milestone=key)
@@ -151,10 +153,11 @@ def _restart_clock(
 
 def _replan(session: Session, config: Config, case: Case) -> None:
     milestones = session.exec(select(Milestone).where(Milestone.case_id == case.id)).all()
-    done = {m.key: m.done_at for m in milestones if m.status == "done" and m.done_at}
+    done = {m.key: m.done_at for m in milestones if m.status == MilestoneStatus.DONE and m.done_at}
     case_plan = plan(config.preset, config.calendar, case.clock_start, done)
     for milestone in milestones:
-        if milestone.status == "pending" and milestone.due_at != case_plan.due(milestone.key):
+        if (milestone.status == MilestoneStatus.PENDING
+                and milestone.due_at != case_plan.due(milestone.key)):
             milestone.due_at = case_plan.due(milestone.key)
             milestone.day = case_plan.get(milestone.key).day
             session.add(milestone)

@@ -8,38 +8,45 @@ from sqlmodel import Session
 
 from bot.kernel import audit
 from bot.store.models import Case
+from bot.store.statuses import CaseStatus
 
-# Each status and the statuses a case may move to from it.
-TRANSITIONS: dict[str, frozenset[str]] = {
+# Each status and the statuses a case may move to from it; looked up by the stored string.
+TRANSITIONS: dict[str, frozenset[CaseStatus]] = {
     # The acknowledgement is the "acknowledge" milestone, not a status: opening a case puts
     # it to the partners at once, in the same transaction.
-    "received": frozenset({"awaiting_decision", "closed"}),
-    "awaiting_decision": frozenset(
-        {"rapid_review", "no_further_action", "learning_review", "escalated"}
-    ),
-    "escalated": frozenset(
-        {"awaiting_decision", "rapid_review", "no_further_action", "learning_review"}
-    ),
-    "rapid_review": frozenset({"requests_sent"}),
+    CaseStatus.RECEIVED: frozenset({CaseStatus.AWAITING_DECISION, CaseStatus.CLOSED}),
+    CaseStatus.AWAITING_DECISION: frozenset({
+        CaseStatus.RAPID_REVIEW, CaseStatus.NO_FURTHER_ACTION, CaseStatus.LEARNING_REVIEW,
+        CaseStatus.ESCALATED,
+    }),
+    CaseStatus.ESCALATED: frozenset({
+        CaseStatus.AWAITING_DECISION, CaseStatus.RAPID_REVIEW, CaseStatus.NO_FURTHER_ACTION,
+        CaseStatus.LEARNING_REVIEW,
+    }),
+    CaseStatus.RAPID_REVIEW: frozenset({CaseStatus.REQUESTS_SENT}),
     # A report version arriving shows the meeting was held, whether or not it was recorded.
-    "requests_sent": frozenset({"returns_collected", "meeting_held", "draft_report"}),
-    "returns_collected": frozenset({"meeting_held", "draft_report"}),
-    "meeting_held": frozenset({"draft_report"}),
-    "draft_report": frozenset({"signed_off"}),
-    "signed_off": frozenset({"draft_report", "submitted"}),
-    "submitted": frozenset({"closed"}),
-    "no_further_action": frozenset({"closed"}),
-    "learning_review": frozenset({"closed"}),
-    "closed": frozenset(),
+    CaseStatus.REQUESTS_SENT: frozenset({
+        CaseStatus.RETURNS_COLLECTED, CaseStatus.MEETING_HELD, CaseStatus.DRAFT_REPORT,
+    }),
+    CaseStatus.RETURNS_COLLECTED: frozenset({CaseStatus.MEETING_HELD, CaseStatus.DRAFT_REPORT}),
+    CaseStatus.MEETING_HELD: frozenset({CaseStatus.DRAFT_REPORT}),
+    CaseStatus.DRAFT_REPORT: frozenset({CaseStatus.SIGNED_OFF}),
+    CaseStatus.SIGNED_OFF: frozenset({CaseStatus.DRAFT_REPORT, CaseStatus.SUBMITTED}),
+    CaseStatus.SUBMITTED: frozenset({CaseStatus.CLOSED}),
+    CaseStatus.NO_FURTHER_ACTION: frozenset({CaseStatus.CLOSED}),
+    CaseStatus.LEARNING_REVIEW: frozenset({CaseStatus.CLOSED}),
+    CaseStatus.CLOSED: frozenset(),
 }
-OPEN_STATUSES = frozenset(TRANSITIONS) - {"closed"}
+OPEN_STATUSES = frozenset(TRANSITIONS) - {CaseStatus.CLOSED}
 
 
 class IllegalTransition(Exception):
     """A case was asked to move somewhere its current status does not lead."""
 
 
-def transition(session: Session, case: Case, to: str, actor: str, now: datetime) -> None:
+def transition(
+    session: Session, case: Case, to: CaseStatus, actor: str, now: datetime
+) -> None:
     """Move a case to a new status and audit it; an illegal move raises and changes nothing."""
     if to not in TRANSITIONS:
         raise IllegalTransition(f"{to!r} is not a case status")
@@ -47,7 +54,7 @@ def transition(session: Session, case: Case, to: str, actor: str, now: datetime)
         raise IllegalTransition(f"case {case.reference} cannot go from {case.status} to {to}")
     previous = case.status
     case.status = to
-    if to == "closed":
+    if to == CaseStatus.CLOSED:
         case.closed_at = now
     session.add(case)
     audit.record(session, case.partnership, actor, "case_status", now, case.id,

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from bot.config import Config
 from bot.store.models import Case, Milestone
+from bot.store.statuses import MilestoneStatus
 
 
 def case_summaries(session: Session, config: Config, now: datetime) -> list[dict[str, Any]]:
@@ -18,8 +19,8 @@ def case_summaries(session: Session, config: Config, now: datetime) -> list[dict
     for case in session.exec(select(Case).order_by(col(Case.id))):
         upcoming = session.exec(
             select(Milestone)
-            .where(Milestone.case_id == case.id, col(Milestone.status).in_(["pending",
-                                                                             "overdue"]))
+            .where(Milestone.case_id == case.id, col(Milestone.status).in_([
+                MilestoneStatus.PENDING, MilestoneStatus.OVERDUE]))
             .order_by(col(Milestone.due_at))
         ).first()
         summaries.append({
@@ -32,7 +33,7 @@ def case_summaries(session: Session, config: Config, now: datetime) -> list[dict
             else None,
             "overdue": session.exec(
                 select(Milestone.key).where(Milestone.case_id == case.id,
-                                            Milestone.status == "overdue")
+                                            Milestone.status == MilestoneStatus.OVERDUE)
             ).all(),
         })
     return summaries

@@ -22,6 +22,7 @@ from bot.config import Config, missing_secrets
 from bot.process.working_days import LONDON
 from bot.service.chat import check_chat_setup, listen_for_chat
 from bot.service.wiring import build_engine
+from bot.store.statuses import BallotKind
 
 BallotOption = Annotated[str, typer.Option("--ballot", help="decision or signoff.")]
 
@@ -110,7 +111,7 @@ def chat_listen(
 
 
 def _require_ballot_kind(ballot: str) -> None:
-    if ballot not in ("decision", "signoff"):
+    if ballot not in tuple(BallotKind):
         fail("--ballot: choose decision or signoff")
 
 

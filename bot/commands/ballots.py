@@ -28,6 +28,7 @@ from bot.commands.base import (
 )
 from bot.kernel.receipts import receipt_seen, remember_receipt
 from bot.store.models import Ballot, Case
+from bot.store.statuses import BallotStatus
 
 # What someone who may not vote is told, in chat or elsewhere.
 MEMBERS_ONLY = ("Sorry, only the nominated leads and deputies of the three statutory partners can"
@@ -146,7 +147,7 @@ def begin_vote(context: Context, request: BeginVote) -> VoteStart:
                              request.delivery_key, context.now, None)
     option = next((option for option in OPTIONS[ballot.kind]
                    if option.value == request.choice), None)
-    if ballot.status != "open" or option is None:
+    if ballot.status != BallotStatus.OPEN or option is None:
         return VoteStart("closed", ballot.id or 0)
     case = session.get_one(Case, ballot.case_id)
     return VoteStart("ask", ballot.id or 0, case.reference, option.value, option.label,
@@ -198,7 +199,7 @@ def _ballot_id(context: Context, ballot: int | OpenBallotOnCase) -> int:
         return ballot
     case = case_named(context, ballot.case_reference)
     found = ballot_for_case(context.session, case, ballot.kind)
-    if found is None or found.status != "open":
+    if found is None or found.status != BallotStatus.OPEN:
         raise CommandError(
             f"{case.reference} has no open {ballot.kind} ballot; if the last one closed without"
             f" an answer, `rrbot reopen-ballot {case.reference} --ballot {ballot.kind}` opens one")

@@ -14,6 +14,7 @@ from bot.cases.states import OPEN_STATUSES
 from bot.commands.base import MANAGERS, READERS, Context, case_named, domain_errors, require
 from bot.process.preset import SUBMISSION_KEY
 from bot.store.models import AgencyRequest, Ballot, Case, Milestone
+from bot.store.statuses import BallotStatus, MilestoneStatus
 
 MANAGER_ONLY = "Sorry, only the partnership's business manager can change a case."
 # How many outstanding steps the status of one case lists.
@@ -121,11 +122,12 @@ def _status(context: Context, case: Case) -> CaseStatus:
     calendar = config.calendar
     outstanding = session.exec(
         select(Milestone).where(Milestone.case_id == case.id,
-                                col(Milestone.status).in_(["pending", "overdue"]))
+                                col(Milestone.status).in_([MilestoneStatus.PENDING,
+                                                                 MilestoneStatus.OVERDUE]))
         .order_by(col(Milestone.due_at)).limit(OUTSTANDING_SHOWN)
     ).all()
     open_ballots = session.exec(select(Ballot).where(Ballot.case_id == case.id,
-                                                     Ballot.status == "open"))
+                                                     Ballot.status == BallotStatus.OPEN))
     views = [ballot_view(session, config, case, ballot) for ballot in open_ballots]
     names = {agency.key: agency.name for agency in config.settings.agencies}
     waiting = [names.get(request.agency_key, request.agency_key) for request in session.exec(
@@ -136,7 +138,7 @@ def _status(context: Context, case: Case) -> CaseStatus:
         day=calendar.working_days_between(case.day0, calendar.local_date(context.now)),
         last_day=config.preset.milestone(SUBMISSION_KEY).day,
         status=case.status,
-        outstanding=tuple(OutstandingStep(m.label, m.due_at, m.status == "overdue")
+        outstanding=tuple(OutstandingStep(m.label, m.due_at, m.status == MilestoneStatus.OVERDUE)
                           for m in outstanding),
         ballots=tuple(OpenBallotProgress(view.title.split(": ", 1)[-1], view.progress)
                       for view in views),

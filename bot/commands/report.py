@@ -11,6 +11,7 @@ from bot.commands.base import MANAGERS, CommandError, Context, case_named, domai
 from bot.kernel import audit
 from bot.report import submission
 from bot.store.models import Ballot
+from bot.store.statuses import BallotKind
 
 MANAGER_ONLY = "Sorry, only the partnership's business manager can change the report."
 
@@ -112,7 +113,7 @@ def submit_report(context: Context, request: SubmitReport) -> SubmissionGoing:
     session, actor = context.session, context.actor.who
     case = case_named(context, request.case_reference)
     approved = session.exec(select(Ballot).where(
-        Ballot.case_id == case.id, Ballot.kind == "signoff",
+        Ballot.case_id == case.id, Ballot.kind == BallotKind.SIGNOFF,
         Ballot.outcome == "approve").order_by(col(Ballot.id).desc())).first()
     if approved is None or approved.report_sha256 is None:
         raise CommandError(f"{case.reference}: no report version has been signed off")

@@ -11,6 +11,7 @@ from bot.digest.lines import LateLine, Quarantine, QuarantinedLine, UnsentLine
 from bot.process.preset import SUBMISSION_KEY
 from bot.process.working_days import WorkingCalendar, short_time
 from bot.store.models import Case, InboundMessage, Milestone, OutboxMessage
+from bot.store.statuses import InboundStatus, OutboxStatus
 
 # How many quarantined messages the digest lists one by one; the rest are counted.
 QUARANTINE_LISTED = 10
@@ -34,7 +35,7 @@ def short_date(day: date) -> str:
 def quarantine_summary(session: Session, calendar: WorkingCalendar) -> Quarantine:
     """Summarise the Quarantine folder: how many, and the newest few with their reasons."""
     rows = session.exec(
-        select(InboundMessage).where(InboundMessage.status == "quarantined")
+        select(InboundMessage).where(InboundMessage.status == InboundStatus.QUARANTINED)
         .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
     ).all()
     reasons = Counter(row.reason or "no reason recorded" for row in rows)
@@ -51,7 +52,7 @@ def quarantine_summary(session: Session, calendar: WorkingCalendar) -> Quarantin
 def unsent_lines(session: Session, calendar: WorkingCalendar) -> list[UnsentLine]:
     """List the messages that could not be delivered (dead letters), newest first."""
     rows = session.exec(
-        select(OutboxMessage).where(OutboxMessage.status == "dead")
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
         .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
     ).all()
     references = case_references(session, {row.case_id for row in rows if row.case_id})
@@ -71,7 +72,7 @@ def late_sends(
     """List the statutory emails that went after their milestone's deadline."""
     rows = session.exec(
         select(OutboxMessage).where(
-            OutboxMessage.status == "sent", col(OutboxMessage.sent_at) > since,
+            OutboxMessage.status == OutboxStatus.SENT, col(OutboxMessage.sent_at) > since,
             col(OutboxMessage.sent_at) <= now,
             col(OutboxMessage.purpose).in_(sorted(PURPOSE_MILESTONES)),
             col(OutboxMessage.case_id).is_not(None),

@@ -28,6 +28,7 @@ from bot.digest.lines import (
 from bot.process.preset import SUBMISSION_KEY
 from bot.process.working_days import WorkingCalendar, as_aware
 from bot.store.models import AgencyRequest, Ballot, Case, Milestone, Vote
+from bot.store.statuses import AgencyRequestStatus, BallotKind, BallotStatus, MilestoneStatus
 
 # How a case stands, worst first; the digest lists red cases first.
 RAG_ORDER = ("red", "amber", "green")
@@ -44,7 +45,7 @@ SIGNOFF_KEY = "partner_signoff"
 
 
 # Milestone statuses that still need doing.
-OPEN_MILESTONE_STATUSES = ("pending", "overdue")
+OPEN_MILESTONE_STATUSES = (MilestoneStatus.PENDING, MilestoneStatus.OVERDUE)
 
 
 # How many upcoming (not yet overdue) milestones the digest shows per case.
@@ -94,7 +95,7 @@ def _case_digest(session: Session, config: Config, case: Case, now: datetime) ->
     today = calendar.local_date(now)
     milestones = list(session.exec(
         select(Milestone).where(Milestone.case_id == case.id,
-                                Milestone.status != "not_applicable")
+                                Milestone.status != MilestoneStatus.NOT_APPLICABLE)
         .order_by(col(Milestone.due_at), col(Milestone.id))
     ).all())
     requests = session.exec(
@@ -126,8 +127,8 @@ def _case_digest(session: Session, config: Config, case: Case, now: datetime) ->
 
 def _is_overdue(milestone: Milestone, now: datetime) -> bool:
     # A pending milestone past its deadline counts as overdue before the sweep has marked it.
-    return milestone.status == "overdue" or (
-        milestone.status == "pending" and milestone.due_at <= now
+    return milestone.status == MilestoneStatus.OVERDUE or (
+        milestone.status == MilestoneStatus.PENDING and milestone.due_at <= now
     )
 
 
@@ -143,7 +144,8 @@ def _rag(
                                                     .amber_within_working_days))
     red: list[str] = []
     amber: list[str] = []
-    done = {milestone.key for milestone in milestones if milestone.status == "done"}
+    done = {milestone.key for milestone in milestones
+            if milestone.status == MilestoneStatus.DONE}
     for milestone in milestones:
         if milestone.status not in OPEN_MILESTONE_STATUSES:
             continue
@@ -178,7 +180,8 @@ def _day_label(
     # On a weekend or bank holiday the count stays at the last working day's number.
     day = calendar.working_days_between(case.day0, today)
     for milestone in milestones:
-        if milestone.key == SUBMISSION_KEY and milestone.status == "done" and milestone.done_at:
+        if (milestone.key == SUBMISSION_KEY and milestone.status == MilestoneStatus.DONE
+                and milestone.done_at):
             submitted = calendar.working_days_between(case.day0,
                                                       calendar.local_date(milestone.done_at))
             return f"Day {day}, submitted on Day {submitted}"
@@ -202,11 +205,11 @@ def _agency_line(config: Config, request: AgencyRequest, now: datetime) -> Agenc
     calendar = config.calendar
     names = {agency.key: agency.name for agency in config.settings.agencies}
     name = names.get(request.agency_key, request.agency_key)
-    if request.status in {"returned", "no_involvement"}:
+    if request.status in {AgencyRequestStatus.RETURNED, AgencyRequestStatus.NO_INVOLVEMENT}:
         when = short_time(request.closed_at, calendar) if request.closed_at else "-"
-        what = "Returned" if request.status == "returned" else "No involvement"
+        what = "Returned" if request.status == AgencyRequestStatus.RETURNED else "No involvement"
         return AgencyLine(name, "received", f"{what} {when}")
-    if request.status != "open":
+    if request.status != AgencyRequestStatus.OPEN:
         return AgencyLine(name, words(request.status).lower(), words(request.status))
     due = short_time(request.due_at, calendar) if request.due_at else "no deadline"
     notes = []
@@ -226,14 +229,14 @@ def _ballot_lines(session: Session, config: Config, case: Case) -> list[BallotLi
     partners = config.settings.partners.by_key()
     lines = []
     ballots = session.exec(
-        select(Ballot).where(Ballot.case_id == case.id, Ballot.status == "open")
+        select(Ballot).where(Ballot.case_id == case.id, Ballot.status == BallotStatus.OPEN)
         .order_by(col(Ballot.id))
     ).all()
     for ballot in ballots:
         votes = {vote.partner_key: vote for vote in session.exec(
             select(Vote).where(Vote.ballot_id == ballot.id))}
         lines.append(BallotLine(
-            kind="Sign-off" if ballot.kind == "signoff" else words(ballot.kind),
+            kind="Sign-off" if ballot.kind == BallotKind.SIGNOFF else words(ballot.kind),
             closes=short_time(ballot.closes_at, config.calendar),
             cast=len(votes),
             needed=ballot.needed,
@@ -258,13 +261,14 @@ def _timeline(
     for number in range(last_day + 1):
         day = calendar.day_n(case.day0, number)
         due = by_day.get(number, [])
-        late = any(_is_overdue(m, now) or (m.status == "done" and m.done_at is not None
+        late = any(_is_overdue(m, now) or (m.status == MilestoneStatus.DONE
+                                           and m.done_at is not None
                                            and m.done_at > m.due_at) for m in due)
         if late:
             state = "late"
         elif day == today:
             state = "today"
-        elif any(m.status == "pending" for m in due):
+        elif any(m.status == MilestoneStatus.PENDING for m in due):
             state = "due"
         elif day < today or due:
             state = "done"

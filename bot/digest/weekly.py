@@ -12,6 +12,7 @@ from bot.digest.attention import short_date, short_time, words
 from bot.digest.daily import child_identity
 from bot.digest.lines import ClosedCase, MilestoneTime, WeeklySummary
 from bot.store.models import Case, Milestone
+from bot.store.statuses import MilestoneStatus
 
 
 def build_weekly_summary(
@@ -46,10 +47,10 @@ def _closed_case(session: Session, config: Config, case: Case) -> ClosedCase:
     ).all()
     times = []
     for milestone in milestones:
-        if milestone.status == "not_applicable":
+        if milestone.status == MilestoneStatus.NOT_APPLICABLE:
             continue
         done_day = None
-        if milestone.status == "done" and milestone.done_at is not None:
+        if milestone.status == MilestoneStatus.DONE and milestone.done_at is not None:
             done_day = calendar.working_days_between(case.day0,
                                                      calendar.local_date(milestone.done_at))
             outcome = "late" if milestone.done_at > milestone.due_at else "on time"

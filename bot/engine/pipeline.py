@@ -18,6 +18,7 @@ from sqlmodel import Session
 from bot.kernel.mailbox import EMAIL_POLICY
 from bot.mail.mime import raw_problem, sender_address
 from bot.store.models import InboundMessage
+from bot.store.statuses import InboundStatus
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 class Outcome:
     """What a handler decided: processed (with its kind) or quarantined (with the reason)."""
 
-    status: str
+    status: InboundStatus
     kind: str
     reason: str = ""
     case_id: int | None = None
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 # The longest reason an inbound row keeps.
 REASON_LENGTH = 500
 
-NO_HANDLER = Outcome("quarantined", "unrecognised", "no handler recognised this message")
+NO_HANDLER = Outcome(InboundStatus.QUARANTINED, "unrecognised",
+                     "no handler recognised this message")
 
 
 @lru_cache(maxsize=1)
@@ -82,12 +84,13 @@ def handle(context: InboundContext, row: InboundMessage) -> Outcome:
 def _run(context: InboundContext, row: InboundMessage) -> Outcome:
     problem = raw_problem(row.raw, context.config.settings.mailbox.max_message_bytes)
     if problem is not None:
-        return Outcome("quarantined", "limits", problem)
+        return Outcome(InboundStatus.QUARANTINED, "limits", problem)
     try:
         message = parse(row.raw)
         row.sender = sender_address(message)
     except Exception as exc:  # noqa: BLE001 - any parse failure quarantines, never crashes.
-        return Outcome("quarantined", "malformed", f"the message could not be parsed: {exc}")
+        return Outcome(InboundStatus.QUARANTINED, "malformed",
+                       f"the message could not be parsed: {exc}")
     for module in handler_modules():
         name = getattr(module, "name", module.__name__)
         try:
@@ -97,7 +100,7 @@ def _run(context: InboundContext, row: InboundMessage) -> Outcome:
             # Only the handler and the error's type are logged: its text may quote the mail.
             log.error("handler %s failed on inbound row %s: %s", name, row.id,
                       type(exc).__name__)
-            return Outcome("quarantined", "handler_error",
+            return Outcome(InboundStatus.QUARANTINED, "handler_error",
                            f"the {name} handler failed: {type(exc).__name__}: {exc}")
         if outcome is not None:
             return outcome

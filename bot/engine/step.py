@@ -22,7 +22,8 @@ from bot.kernel.mailbox import FetchedMail, Mailbox, MailboxError
 from bot.kernel.outbox import Dispatcher, DispatchReport, RetryPolicy
 from bot.process.working_days import as_aware
 from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
-from bot.store.models import InboundMessage, PlannedAction, PlannedActionStatus
+from bot.store.models import InboundMessage, PlannedAction
+from bot.store.statuses import InboundStatus, PlannedActionStatus
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class Engine:
         row_ids.clear()
         with transaction(self.database) as session:
             rows = session.exec(
-                select(InboundMessage).where(InboundMessage.status == "new")
+                select(InboundMessage).where(InboundMessage.status == InboundStatus.NEW)
                 .order_by(col(InboundMessage.id)).limit(HANDLE_BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -186,7 +187,7 @@ class Engine:
     def _handle_one(self, row_id: int, now: datetime) -> tuple[str, str, str | None]:
         with transaction(self.database) as session:
             row = session.get_one(InboundMessage, row_id)
-            if row.status != "new":
+            if row.status != InboundStatus.NEW:
                 return row.kind or row.status, row.server_id, self._folder(row.status)
             return self._handle(session, row, now)
 
@@ -232,7 +233,7 @@ class Engine:
     def _quarantine_failed(
         self, row_id: int, now: datetime, error: Exception
     ) -> tuple[Outcome, str]:
-        outcome = Outcome("quarantined", "handler_error",
+        outcome = Outcome(InboundStatus.QUARANTINED, "handler_error",
                           f"handling failed: {type(error).__name__}: {error}"[:500])
         # Only the error's type is logged: its text may quote the message.
         log.error("inbound row %s could not be handled: %s", row_id, type(error).__name__)
@@ -258,9 +259,9 @@ class Engine:
             log.warning("a message could not be moved to %s: %s", folder, type(exc).__name__)
 
     def _folder(self, status: str) -> str | None:
-        if status == "processed":
+        if status == InboundStatus.PROCESSED:
             return self.config.settings.mailbox.processed_folder
-        if status == "quarantined":
+        if status == InboundStatus.QUARANTINED:
             return self.config.settings.mailbox.quarantine_folder
         return None
 

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, select
 
 from bot.kernel.mailbox import Mailbox
-from bot.store.models import PlannedAction, PlannedActionStatus
+from bot.store.models import PlannedAction
+from bot.store.statuses import PlannedActionStatus
 
 if TYPE_CHECKING:
     from bot.config import Config

@@ -28,6 +28,7 @@ from bot.kernel.mailbox import (
 )
 from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
 from bot.store.models import OutboxMessage
+from bot.store.statuses import OutboxChannel, OutboxStatus
 
 if TYPE_CHECKING:
     from bot.kernel.chat import ChatChannel
@@ -122,7 +123,8 @@ def enqueue_mail(
             filename=attachment.filename,
         )
     row = OutboxMessage(
-        partnership=partnership, case_id=case_id, idempotency_key=key, channel="mail",
+        partnership=partnership, case_id=case_id, idempotency_key=key,
+        channel=OutboxChannel.MAIL,
         purpose=purpose, recipients=", ".join([*to, *cc]), message_id=message_id,
         payload=message.as_bytes(), created_at=now, next_attempt_at=not_before or now,
         send_by=send_by,
@@ -146,7 +148,8 @@ def enqueue_chat(
     if existing is not None:
         return existing
     row = OutboxMessage(
-        partnership=partnership, case_id=case_id, idempotency_key=key, channel="chat",
+        partnership=partnership, case_id=case_id, idempotency_key=key,
+        channel=OutboxChannel.CHAT,
         purpose=purpose, recipients=recipient, message_id=message_id_for(key, "chat"),
         payload=json.dumps(payload, sort_keys=True).encode("utf-8"), created_at=now,
         next_attempt_at=now,
@@ -191,7 +194,7 @@ class Claim:
     row_id: int
     key: str
     uncertain: bool
-    channel: str = "mail"
+    channel: str = OutboxChannel.MAIL
 
 
 @dataclass
@@ -223,21 +226,22 @@ class Dispatcher:
             if not claimed:
                 return report
             for claim in claimed:
-                if claim.channel == "chat":
+                if claim.channel == OutboxChannel.CHAT:
                     self._deliver_chat(claim, now, report)
                 else:
                     self._deliver(claim, now, report)
 
     def _claim(self, now: datetime) -> list[Claim]:
         lease_expired = now - timedelta(seconds=self.policy.lease_seconds)
-        channels = ["mail", "chat"] if self.chat is not None else ["mail"]
+        channels = ([OutboxChannel.MAIL, OutboxChannel.CHAT] if self.chat is not None
+                    else [OutboxChannel.MAIL])
         with transaction(self.engine) as session:
             rows = session.exec(
                 select(OutboxMessage)
                 .where(
-                    (col(OutboxMessage.status) == "pending")
+                    (col(OutboxMessage.status) == OutboxStatus.PENDING)
                     & (col(OutboxMessage.next_attempt_at) <= now)
-                    | (col(OutboxMessage.status) == "sending")
+                    | (col(OutboxMessage.status) == OutboxStatus.SENDING)
                     & (col(OutboxMessage.claimed_at) <= lease_expired)
                 )
                 .where(col(OutboxMessage.channel).in_(channels))
@@ -249,8 +253,8 @@ class Dispatcher:
             for row in rows:
                 # A row still marked 'sending' was being sent when its process stopped, and a
                 # failed attempt may have reached some recipients: both are looked up first.
-                uncertain = row.status == "sending" or row.attempts > 0
-                row.status = "sending"
+                uncertain = row.status == OutboxStatus.SENDING or row.attempts > 0
+                row.status = OutboxStatus.SENDING
                 row.claimed_at = now
                 session.add(row)
                 claimed.append(Claim(row.id or 0, row.idempotency_key, uncertain, row.channel))
@@ -272,7 +276,7 @@ class Dispatcher:
                 # A message due by a cut-off is never sent after it without a person's
                 # go-ahead, even when an earlier attempt before the cut-off failed.
                 if row.send_by is not None and now > row.send_by:
-                    row.status = "held"
+                    row.status = OutboxStatus.HELD
                     session.add(row)
                     audit.record(session, row.partnership, "bot", "held_after_cutoff", now,
                                  row.case_id, purpose=row.purpose, outbox_id=row.id,
@@ -319,7 +323,7 @@ class Dispatcher:
     def _mark_sent(
         self, session: Session, row: OutboxMessage, now: datetime, note: str | None
     ) -> None:
-        row.status = "sent"
+        row.status = OutboxStatus.SENT
         row.sent_at = now
         row.attempts += 1
         session.add(row)
@@ -350,11 +354,11 @@ class Dispatcher:
             row.attempts += 1
             row.last_error = error[:500]
             if row.attempts >= self.policy.max_attempts:
-                row.status = "dead"
+                row.status = OutboxStatus.DEAD
                 audit.record(session, row.partnership, "bot", "dead_letter", now, row.case_id,
                              purpose=row.purpose, outbox_id=row.id, error=row.last_error)
             else:
-                row.status = "pending"
+                row.status = OutboxStatus.PENDING
                 row.next_attempt_at = now + self.policy.delay(key, row.attempts, retry_after)
             session.add(row)
             return row.attempts
@@ -364,7 +368,7 @@ def _held_for_sending(session: Session, claim: Claim) -> OutboxMessage | None:
     """Lock a claimed row for its send; None if another process has it or it has gone."""
     return session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == "sending")
+        .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == OutboxStatus.SENDING)
         .with_for_update(skip_locked=True)
     ).first()
 

@@ -21,6 +21,7 @@ from bot.mail.mime import FoundAttachment
 from bot.mail.notify import notify
 from bot.process.preset import SUBMISSION_KEY
 from bot.store.models import Ballot, Case, Document, Milestone, OutboxMessage, Vote
+from bot.store.statuses import BallotKind, CaseStatus, OutboxStatus
 
 REPORT_SUFFIXES = {".docx": "vnd.openxmlformats-officedocument.wordprocessingml.document",
                    ".pdf": "pdf"}
@@ -78,7 +79,7 @@ def add_report_version(
     suffix = Path(filename).suffix.lower()
     if suffix not in REPORT_SUFFIXES:
         raise ValueError(f"a report must be .docx or .pdf, not {suffix or 'no extension'}")
-    if case.status in {"submitted", "closed"}:
+    if case.status in {CaseStatus.SUBMITTED, CaseStatus.CLOSED}:
         raise ValueError(f"{case.reference} is {case.status}; no new report version is taken")
     if not content:
         raise ValueError(f"{filename} is empty; no new report version is taken")
@@ -92,8 +93,8 @@ def add_report_version(
                  sha256=document.sha256, version=len(earlier) + 1, size=document.size)
     if not earlier and "draft_report" in {m.key for m in config.preset.milestones}:
         mark_milestone_done(session, config, case, "draft_report", now, actor)
-    if "draft_report" in TRANSITIONS[case.status]:
-        transition(session, case, "draft_report", actor, now)
+    if CaseStatus.DRAFT_REPORT in TRANSITIONS[case.status]:
+        transition(session, case, CaseStatus.DRAFT_REPORT, actor, now)
     open_signoff_ballot(session, config, case, document.sha256, now)
     return document
 
@@ -101,7 +102,7 @@ def add_report_version(
 def approved_ballot(session: Session, case: Case, report_sha256: str) -> Ballot | None:
     """Return the sign-off ballot that approved exactly this version, if one did."""
     return session.exec(select(Ballot).where(
-        Ballot.case_id == case.id, Ballot.kind == "signoff", Ballot.outcome == "approve",
+        Ballot.case_id == case.id, Ballot.kind == BallotKind.SIGNOFF, Ballot.outcome == "approve",
         Ballot.report_sha256 == report_sha256,
     )).first()
 
@@ -137,7 +138,8 @@ def queue_submission(
                                 "approved version; it will not be sent")
     earlier = session.exec(select(OutboxMessage).where(
         OutboxMessage.case_id == case.id, OutboxMessage.purpose == "submission")).all()
-    if any(row.status in {"sent", "sending", "pending"} for row in earlier):
+    if any(row.status in {OutboxStatus.SENT, OutboxStatus.SENDING, OutboxStatus.PENDING}
+           for row in earlier):
         raise SubmissionRefused(f"{case.reference}: the report is already sent or on its way")
     cutoff = _cutoff(session, case)
     late = now > cutoff
@@ -153,7 +155,7 @@ def queue_submission(
     # A submission held at the cut-off, or given up on, is replaced, never sent as well; the
     # new one has a key of its own, or queueing it would only find the old row again.
     for replaced in earlier:
-        replaced.status = "superseded"
+        replaced.status = OutboxStatus.SUPERSEDED
         session.add(replaced)
     key = (submission_key(case, report_sha256) + (":late" if late else "")
            + (f":attempt{len(earlier) + 1}" if earlier else ""))
@@ -236,7 +238,7 @@ def release_submission(
 def _waiting_submission(session: Session, case: Case) -> OutboxMessage | None:
     return session.exec(select(OutboxMessage).where(
         OutboxMessage.case_id == case.id, OutboxMessage.purpose == "submission",
-        OutboxMessage.status == "pending")).first()
+        OutboxMessage.status == OutboxStatus.PENDING)).first()
 
 
 def record_submitted(
@@ -248,8 +250,8 @@ def record_submitted(
     case.submitted_at, case.submitted_late = row.sent_at, row.sent_at > cutoff
     session.add(case)
     mark_milestone_done(session, config, case, SUBMISSION_KEY, row.sent_at, "bot")
-    if "submitted" in TRANSITIONS[case.status]:
-        transition(session, case, "submitted", "bot", now)
+    if CaseStatus.SUBMITTED in TRANSITIONS[case.status]:
+        transition(session, case, CaseStatus.SUBMITTED, "bot", now)
     audit.record(session, case.partnership, "bot", "submission_confirmed", now, case.id,
                  sent_at=row.sent_at, late=case.submitted_late, message_id=row.message_id)
     rules = config.preset.submission

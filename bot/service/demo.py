@@ -32,6 +32,7 @@ from bot.process.working_days import LONDON
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, Case, OutboxMessage
+from bot.store.statuses import BallotKind, BallotStatus, CaseStatus, OutboxChannel
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 AUTHSERV = "mx.exampleshire.example"
@@ -163,11 +164,13 @@ class Story:
             (self.at(returns_day + 2, "15:00"), self._record("collation")),
             (self.at(submission_day - 4, "12:00"), self._meeting),
             (self.at(submission_day - 3, "10:00"), self._report(1)),
-            (self.at(submission_day - 3, "15:00"), self._vote("signoff", "request_changes", 1)),
+            (self.at(submission_day - 3, "15:00"),
+             self._vote(BallotKind.SIGNOFF, "request_changes", 1)),
             (self.at(submission_day - 2, "10:00"), self._report(2)),
         ] + [
             # As many partners approve version 2 as the preset's sign-off rule needs.
-            (self.at(submission_day - 1, clock), self._vote("signoff", "approve", index))
+            (self.at(submission_day - 1, clock),
+             self._vote(BallotKind.SIGNOFF, "approve", index))
             for clock, index in zip(("11:00", "14:00", "15:00"), (0, 2, 1), strict=False)
         ][:partners_needed(preset.quorum.signoff)]
 
@@ -181,7 +184,7 @@ class Story:
                       "Serious incident notification", body, now)
 
     def _decide(self, now: datetime) -> None:
-        self._cast("decision", "rapid_review", now, "Serious harm and abuse is suspected.")
+        self._cast(BallotKind.DECISION, "rapid_review", now, "Serious harm and abuse is suspected.")
 
     def _reply(self, agency_key: str, kind: str) -> Callable[[datetime], None]:
         def reply(now: datetime) -> None:
@@ -210,8 +213,8 @@ class Story:
         with transaction(self.engine.database) as session:
             case = session.exec(select(Case)).one()
             mark_milestone_done(session, self.config, case, "rr_meeting", now, "demo")
-            if "meeting_held" in TRANSITIONS[case.status]:
-                transition(session, case, "meeting_held", "demo", now)
+            if CaseStatus.MEETING_HELD in TRANSITIONS[case.status]:
+                transition(session, case, CaseStatus.MEETING_HELD, "demo", now)
 
     def _report(self, version: int) -> Callable[[datetime], None]:
         def report(now: datetime) -> None:
@@ -234,7 +237,7 @@ class Story:
         with transaction(self.engine.database) as session:
             case = session.exec(select(Case)).one()
             ballot = ballot_for_case(session, case, kind)
-            if ballot is None or ballot.status != "open":
+            if ballot is None or ballot.status != BallotStatus.OPEN:
                 return
             leads = [m for m in members(self.config) if m.role == "lead"]
             rule = getattr(self.config.preset.quorum, kind)
@@ -283,7 +286,7 @@ class Story:
         calendar = self.config.calendar
         with transaction(self.engine.database) as session:
             sent = session.exec(select(OutboxMessage).where(
-                col(OutboxMessage.id) > seen_outbox, OutboxMessage.channel == "mail")
+                col(OutboxMessage.id) > seen_outbox, OutboxMessage.channel == OutboxChannel.MAIL)
                 .order_by(col(OutboxMessage.id))).all()
             notable = session.exec(select(AuditEntry).where(
                 col(AuditEntry.id) > seen_audit,

@@ -17,6 +17,7 @@ from sqlmodel import col, func, select
 
 from bot.store.db import transaction
 from bot.store.models import Case, InboundMessage, OutboxMessage
+from bot.store.statuses import CaseStatus, InboundStatus, OutboxStatus
 
 
 class HealthServerError(Exception):
@@ -68,7 +69,7 @@ def report(state: HealthState, database: DatabaseEngine) -> tuple[bool, dict[str
             session.exec(text("SELECT 1"))  # type: ignore[call-overload]
             oldest = session.exec(
                 select(func.min(OutboxMessage.created_at))
-                .where(col(OutboxMessage.status).in_(["pending", "sending"]))
+                .where(col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
             ).one()
         checks["database"] = {"ok": True}
     except Exception as exc:  # noqa: BLE001 - any database failure is reported, not raised.
@@ -98,11 +99,11 @@ def metrics(state: HealthState, database: DatabaseEngine) -> str:
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         ).all()
         open_cases = session.exec(
-            select(func.count()).select_from(Case).where(Case.status != "closed")
+            select(func.count()).select_from(Case).where(Case.status != CaseStatus.CLOSED)
         ).one()
         quarantined = session.exec(
             select(func.count()).select_from(InboundMessage)
-            .where(InboundMessage.status == "quarantined")
+            .where(InboundMessage.status == InboundStatus.QUARANTINED)
         ).one()
     lines += ["# HELP rrbot_outbox_messages Outbox rows by status.",
               "# TYPE rrbot_outbox_messages gauge"]

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from bot.store.statuses import (
+    AgencyRequestStatus,
+    BallotStatus,
+    InboundStatus,
+    MilestoneStatus,
+    OutboxStatus,
+    PlannedActionStatus,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -87,16 +95,8 @@ class Milestone(SQLModel, table=True):
     due_at: datetime = instant()
     day: int | None = None
     statutory: bool = False
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=MilestoneStatus.PENDING, max_length=16)
     done_at: datetime | None = instant(nullable=True)
-
-
-class PlannedActionStatus(StrEnum):
-    """Where a planned action has got to: waiting for its time, run, or no longer wanted."""
-
-    PENDING = "pending"
-    DONE = "done"
-    CANCELLED = "cancelled"
 
 
 class PlannedAction(SQLModel, table=True):
@@ -134,7 +134,7 @@ class AgencyRequest(SQLModel, table=True):
     partnership: str = Field(max_length=64)
     case_id: int = Field(foreign_key="case.id", index=True)
     agency_key: str = Field(max_length=64)
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=AgencyRequestStatus.OPEN, max_length=16)
     asked_at: datetime | None = instant(nullable=True)
     due_at: datetime | None = instant(nullable=True)
     closed_at: datetime | None = instant(nullable=True)
@@ -166,7 +166,7 @@ class Ballot(SQLModel, table=True):
     partnership: str = Field(max_length=64)
     case_id: int = Field(foreign_key="case.id", index=True)
     kind: str = Field(max_length=16)
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=BallotStatus.OPEN, max_length=16)
     needed: int
     closes_at: datetime = instant()
     report_sha256: str | None = Field(default=None, max_length=64)
@@ -232,7 +232,7 @@ class InboundMessage(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=998)
     received_at: datetime = instant()
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    status: str = Field(default="new", max_length=16)
+    status: str = Field(default=InboundStatus.NEW, max_length=16)
     kind: str | None = Field(default=None, max_length=32)
     reason: str | None = Field(default=None, max_length=500)
     case_id: int | None = Field(default=None, foreign_key="case.id")
@@ -255,7 +255,7 @@ class OutboxMessage(SQLModel, table=True):
     recipients: str = Field(sa_column=Column(Text, nullable=False))
     message_id: str = Field(max_length=200)
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0
     created_at: datetime = instant()
     next_attempt_at: datetime = instant()
