@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from bot.adapters.chat.console import ConsoleChat
 from bot.adapters.chat.slack import SlackChat
-from bot.service import chat as cli_chat
 from bot.cli.main import app
+from bot.service import chat as cli_chat
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from tests.adapters.chat.slack_harness import (
