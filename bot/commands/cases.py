@@ -71,7 +71,7 @@ class OpenBallotProgress:
 
 
 @dataclass(frozen=True)
-class CaseStatus:
+class CaseStanding:
     """Where one case stands: its day, status, next steps, open ballots and missing returns."""
 
     reference: str
@@ -104,7 +104,7 @@ def mark_milestone_done(context: Context, request: MarkMilestoneDone) -> Milesto
     return MilestoneDone(case.reference, request.milestone_key)
 
 
-def case_status(context: Context, reference: str | None = None) -> list[CaseStatus]:
+def case_status(context: Context, reference: str | None = None) -> list[CaseStanding]:
     """Say where the named case, or else each open case, stands."""
     require(context, READERS, "status", "Sorry, you cannot see this partnership's cases.")
     if reference is not None:
@@ -117,7 +117,7 @@ def case_status(context: Context, reference: str | None = None) -> list[CaseStat
     return [_status(context, case) for case in cases]
 
 
-def _status(context: Context, case: Case) -> CaseStatus:
+def _status(context: Context, case: Case) -> CaseStanding:
     session, config = context.session, context.config
     calendar = config.calendar
     outstanding = session.exec(
@@ -133,7 +133,7 @@ def _status(context: Context, case: Case) -> CaseStatus:
     waiting = [names.get(request.agency_key, request.agency_key) for request in session.exec(
         select(AgencyRequest).where(AgencyRequest.case_id == case.id)
     ) if request.status not in CLOSED_STATUSES]
-    return CaseStatus(
+    return CaseStanding(
         reference=case.reference,
         day=calendar.working_days_between(case.day0, calendar.local_date(context.now)),
         last_day=config.preset.milestone(SUBMISSION_KEY).day,

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from bot.commands.agencies import AddAgency, ExtendDeadline, add_agency, extend_request
 from bot.commands.base import CommandError, Context, NotAllowed
-from bot.commands.cases import CaseStatus, case_status
+from bot.commands.cases import CaseStanding, case_status
 from bot.config import Config
 from bot.process.working_days import WorkingCalendar, parse_instant, short_time
 
@@ -66,7 +66,7 @@ def status_lines(context: Context, reference: str | None = None) -> list[str]:
     return [_status_text(status, context.config.calendar) for status in statuses]
 
 
-def _status_text(status: CaseStatus, calendar: WorkingCalendar) -> str:
+def _status_text(status: CaseStanding, calendar: WorkingCalendar) -> str:
     lines = [f"{status.reference}: day {status.day} of {status.last_day or '-'},"
              f" {status.status.replace('_', ' ')}"]
     for step in status.outstanding:

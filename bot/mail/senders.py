@@ -56,7 +56,6 @@ def verified_sender(config: Config, message: Message) -> SenderCheck:
     return _judge(address, who, results)
 
 
-
 def trusted_results(config: Config, message: Message) -> tuple[list[list[AuthResult]], int]:
     """Return the results our boundary added, and how many claiming its id were ignored.
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from bot.commands.base import CommandError, NotAllowed
 from bot.commands.cases import (
     CaseOpened,
-    CaseStatus,
+    CaseStanding,
     MarkMilestoneDone,
     MilestoneDone,
     OpenCase,
@@ -47,7 +47,7 @@ def test_the_status_is_for_anyone_in_the_partnership(world: World) -> None:
     statuses = world.run(world.actor(STRANGER), case_status, None, MONDAY)
     assert isinstance(statuses, list)
     (status,) = statuses
-    assert isinstance(status, CaseStatus)
+    assert isinstance(status, CaseStanding)
     assert (status.reference, status.day, status.last_day, status.status) == (
         REFERENCE, 1, 15, "awaiting_decision")
     assert status.ballots[0].title == "partner decision"
