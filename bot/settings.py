@@ -249,6 +249,9 @@ class IntakeSettings(Strict):
     allowed_attachment_types: list[str] = Field(
         default_factory=lambda: [".docx", ".pdf", ".xlsx", ".csv", ".txt"]
     )
+    # Mail domains (the council's, NHS, police) whose authenticated senders may refer a child
+    # without being named in the config; any other referral waits for the business manager.
+    referrer_domains: list[str] = Field(default_factory=list)
 
     @field_validator("required_fields")
     @classmethod
@@ -265,6 +268,22 @@ class IntakeSettings(Strict):
             if not suffix.startswith(".") or len(suffix) < 2:
                 raise ValueError(f"{suffix!r} is not a file suffix like \".docx\"")
         return [suffix.lower() for suffix in suffixes]
+
+    @field_validator("referrer_domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            if "@" in domain or "." not in domain.strip(".") or not domain.isascii():
+                raise ValueError(f"{domain!r} is not a mail domain like \"council.gov.uk\"")
+        return [domain.strip().strip(".").lower() for domain in domains]
+
+    def referrer_domain(self, address: str) -> str | None:
+        """Return the referrer domain an address belongs to (itself or a subdomain), if any."""
+        domain = address.strip().lower().rpartition("@")[2]
+        for known in self.referrer_domains:
+            if domain == known or domain.endswith("." + known):
+                return known
+        return None
 
 
 class ServiceSettings(Strict):
@@ -347,6 +366,9 @@ class Settings(Strict):
         agency = self.agency_for_sender(address)
         if agency is not None:
             return f"the agency {agency.key}"
+        referrer = self.intake.referrer_domain(address)
+        if referrer is not None:
+            return f"a referrer at {referrer}"
         return None
 
     @model_validator(mode="after")

@@ -12,11 +12,13 @@ from bot.cases.intake import looks_like_referral
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import FoundAttachment, attachments, new_text, sender_address
 from bot.store.models import InboundMessage
-from bot.store.statuses import InboundStatus
+from bot.store.statuses import InboundStatus, VouchedAs
 
 name = "agency_reply"
 # Runs before referral intake, so that a reply on a case never opens a new one.
 order = 70
+# A message the business manager releases with --as return comes here.
+vouched_as = VouchedAs.RETURN
 
 NO_INVOLVEMENT = re.compile(
     r"\b(not known to (us|this (service|agency|trust|practice|team|school))|"
@@ -53,7 +55,8 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     files = attachments(message)
     match = find_case(context.session, config, message, sender)
     # A referral from an agency with one open request elsewhere is still a new referral.
-    if (match is None or match.how == "agency") and looks_like_referral(message, files):
+    if ((match is None or match.how == "agency") and row.vouched_as != VouchedAs.RETURN
+            and looks_like_referral(message, files)):
         return None
     if match is None:
         return Outcome(InboundStatus.QUARANTINED, "agency_reply",

@@ -11,6 +11,8 @@ from bot.store.statuses import InboundStatus
 
 name = "limits"
 order = 10
+# It sees every message, a released one too (bot/engine/pipeline.takes_vouched).
+screens = True
 
 
 def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:

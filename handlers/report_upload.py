@@ -10,16 +10,19 @@ from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import attachments, sender_address
 from bot.report.submission import REPORT_SUFFIXES, add_report_version
 from bot.store.models import InboundMessage
-from bot.store.statuses import InboundStatus
+from bot.store.statuses import InboundStatus, VouchedAs
 
 name = "report_upload"
 # After sender verification (50), before agency replies (70) and referrals (80).
 order = 65
+# A message the business manager releases with --as report comes here.
+vouched_as = VouchedAs.REPORT
 
 
 def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
     """Store the attached report as a new version of the case it names."""
-    if not is_report_upload(context.config, sender_address(message), message):
+    vouched = row.vouched_as == VouchedAs.REPORT
+    if not vouched and not is_report_upload(context.config, sender_address(message), message):
         return None
     match = find_case(context.session, context.config, message, None)
     if match is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from bot.cases.quarantined_referrals import alert_if_referral
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.senders import verified_sender
 from bot.store.models import InboundMessage
@@ -11,11 +12,20 @@ from bot.store.statuses import InboundStatus
 
 name = "sender_check"
 order = 50
+# It sees every message, a released one too (bot/engine/pipeline.takes_vouched).
+screens = True
 
 
 def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
-    """Quarantine a message whose sender is unknown or not authenticated by our boundary."""
+    """Quarantine a message whose sender is unknown or not authenticated by our boundary.
+
+    A message the business manager released passes: they vouched for it. A referral held here
+    is told to the business manager at once, as its acknowledgement cannot wait for the digest.
+    """
+    if row.vouched_by:
+        return None
     check = verified_sender(context.config, message)
     if check.ok:
         return None
+    alert_if_referral(context.session, context.config, row, message, check.reason, context.now)
     return Outcome(InboundStatus.QUARANTINED, "unverified_sender", check.reason)

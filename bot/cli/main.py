@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from bot.cases.summaries import case_summaries
-from bot.cli import chat, report, requests
+from bot.cli import chat, quarantine, report, requests
 from bot.cli.common import (
     ConfigOption,
     NowOption,
@@ -326,6 +326,7 @@ def audit_verify(config: RequiredConfig) -> None:
 requests.register(app)
 report.register(app)
 chat.register(app)
+quarantine.register(app)
 
 
 def main() -> None:

@@ -64,6 +64,16 @@ def handler_modules() -> tuple[ModuleType, ...]:
                                                       module.__name__)))
 
 
+def takes_vouched(module: ModuleType, vouched_as: str) -> bool:
+    """Say whether a handler sees a message the business manager released as vouched_as.
+
+    Screens (limits, the sender check) see every message; of the others only the handler
+    declaring `vouched_as` equal to the release's kind does, so that --as steers the message.
+    """
+    return bool(getattr(module, "screens", False)) or getattr(module, "vouched_as", None) == (
+        vouched_as)
+
+
 def parse(raw: bytes) -> EmailMessage:
     """Parse RFC 5322 bytes with the modern email policy."""
     message = BytesParser(policy=EMAIL_POLICY).parsebytes(raw)
@@ -93,6 +103,8 @@ def _run(context: InboundContext, row: InboundMessage) -> Outcome:
                        f"the message could not be parsed: {exc}")
     for module in handler_modules():
         name = getattr(module, "name", module.__name__)
+        if row.vouched_as and not takes_vouched(module, row.vouched_as):
+            continue
         try:
             with context.session.begin_nested():
                 outcome: Outcome | None = module.process(context, row, message)

@@ -134,3 +134,19 @@ class Mailbox(Protocol):
     def close(self) -> None:
         """Release connections; the adapter may be used again afterwards (it reconnects)."""
         ...
+
+
+@runtime_checkable
+class Refiling(Protocol):
+    """A mailbox that can move a message between two of the bot's folders.
+
+    Releasing a quarantined message moves its copy from Quarantine to Processed; a mailbox
+    without this leaves the copy where it is, and the person releasing it is told so.
+    """
+
+    def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
+        """Move the message (found by server id, or by Message-ID) from source to target.
+
+        Moving a message already in target does nothing; raise MailboxError if it is in neither.
+        """
+        ...

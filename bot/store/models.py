@@ -239,6 +239,16 @@ class InboundMessage(SQLModel, table=True):
     handled_at: datetime | None = instant(nullable=True)
     # The sender's address as the pipeline read it (never the subject or the body).
     sender: str | None = Field(default=None, max_length=320)
+    # Who released it from quarantine, as what (VouchedAs), why and when: the pipeline then
+    # takes it as vouched for by them.
+    vouched_by: str | None = Field(default=None, max_length=200)
+    vouched_as: str | None = Field(default=None, max_length=16)
+    vouched_reason: str | None = Field(default=None, max_length=500)
+    vouched_at: datetime | None = instant(nullable=True)
+    # Who set it aside for good, why and when (its bytes are kept).
+    discarded_by: str | None = Field(default=None, max_length=200)
+    discarded_reason: str | None = Field(default=None, max_length=500)
+    discarded_at: datetime | None = instant(nullable=True)
 
 
 class OutboxMessage(SQLModel, table=True):

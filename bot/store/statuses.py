@@ -69,6 +69,17 @@ class InboundStatus(StrEnum):
     NEW = "new"
     PROCESSED = "processed"
     QUARANTINED = "quarantined"
+    # Set aside for good by the business manager, with the reason; the bytes are kept.
+    DISCARDED = "discarded"
+
+
+class VouchedAs(StrEnum):
+    """What the business manager vouches a released message is: the handler that takes it."""
+
+    REFERRAL = "referral"
+    RETURN = "return"
+    VOTE = "vote"
+    REPORT = "report"
 
 
 class OutboxStatus(StrEnum):

@@ -177,6 +177,30 @@ class ImapReader:
 
         self.session.run(f"move a message to {folder}", move)
 
+    def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
+        """Move a message the engine filed in source (Quarantine) on to target, by Message-ID."""
+        if not message_id:
+            raise MailboxError(f"message {server_id} has no Message-ID to find it by in {source}")
+
+        def move(connection: imaplib.IMAP4) -> None:
+            uids = self._search_folder(connection, source, message_id)
+            if uids:
+                validity = self.session.select(connection, source)
+                self.session.ensure_folder(connection, target)
+                self._move(connection, validity, uids, target)
+            elif not self._search_folder(connection, target, message_id):
+                raise MailboxError(f"message {message_id} is in neither {source} nor {target} "
+                                   f"on {self._where}")
+
+        self.session.run(f"move a message from {source} to {target}", move)
+
+    def _search_folder(self, connection: imaplib.IMAP4, folder: str, message_id: str) -> list[int]:
+        try:
+            self.session.select(connection, folder)
+        except FolderMissing:
+            return []
+        return self.session.search_message_id(connection, message_id)
+
     def _find_renumbered(
         self, connection: imaplib.IMAP4, server_id: str, current: int
     ) -> list[int]:

@@ -77,6 +77,10 @@ class ImapSmtpMailbox:
         """Move the message into folder (UID MOVE, or COPY and flag where MOVE is missing)."""
         self.imap.mark_processed(server_id, folder)
 
+    def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
+        """Move a message the engine filed in source (Quarantine) on to target, by Message-ID."""
+        self.imap.refile(server_id, message_id, source, target)
+
     def send(self, message: EmailMessage) -> None:
         """Send through SMTP, then file a copy in Sent (unless the server does that itself)."""
         message_id = message.get("Message-ID")

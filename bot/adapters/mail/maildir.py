@@ -120,18 +120,25 @@ class MaildirMailbox:
 
     def mark_processed(self, server_id: str, folder: str) -> None:
         """Move the message out of the inbox into the named folder's Maildir."""
+        self._move(server_id, INBOX_FOLDER, self._folder_dir(folder), "the inbox")
+
+    def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
+        """Move a message the engine filed in source (Quarantine) on to target (Processed)."""
+        origin = self._folder_dir(source)
+        self._move(server_id, origin, self._folder_dir(target), f"the {origin} folder")
+
+    def _move(self, server_id: str, origin: str, target_folder: str, where: str) -> None:
         if not _KEY.match(server_id):
             raise MailboxError(f"{server_id!r} is not a Maildir message key")
-        target_folder = self._folder_dir(folder)
         # Creating the target also makes sure its cur/ directory exists for the rename.
         self._maildir(target_folder)
-        source = self._find_file(INBOX_FOLDER, server_id)
+        source = self._find_file(origin, server_id)
         if source is None:
             # Moving twice is harmless: an earlier call (perhaps before a crash) did it.
             if self._find_file(target_folder, server_id) is not None:
                 return
             raise MailboxError(
-                f"message {server_id} is no longer in the inbox at {self.path / INBOX_FOLDER}"
+                f"message {server_id} is no longer in {where} at {self.path / origin}"
             )
         # Keep the file name (key and flags) so the server id stays the same in the new folder.
         target = self.path / target_folder / source.parent.name / source.name
@@ -141,7 +148,7 @@ class MaildirMailbox:
             # A concurrent move won the race; it is harmless if the message arrived there.
             if self._find_file(target_folder, server_id) is None:
                 raise MailboxError(
-                    f"message {server_id} vanished from the inbox while being moved"
+                    f"message {server_id} vanished from {where} while being moved"
                 ) from None
         log.debug("Moved Maildir message %s to %s", server_id, target_folder)
 
