@@ -159,13 +159,17 @@ def release(context: Context, request: ReleaseQuarantined) -> Released:
     row = _row(context, request.inbound_id, {InboundStatus.QUARANTINED})
     reason = " ".join(request.reason.split())[:500]
     held_because = row.reason
+    # In a savepoint, so that a release the handler refuses leaves the row as it was even for
+    # a caller that commits refusals (chat does).
+    savepoint = context.session.begin_nested()
     row.vouched_by, row.vouched_as, row.vouched_at = context.actor.who, vouched_as, context.now
     row.vouched_reason = reason or None
     outcome = handle(InboundContext(context.session, context.now, context.config), row)
     if outcome.status != InboundStatus.PROCESSED:
-        # The caller's transaction is rolled back: the row stays quarantined and unvouched.
-        raise CommandError(f"message {row.id} stays in quarantine: as a {vouched_as} it was "
-                           f"not taken ({outcome.reason or outcome.kind})")
+        savepoint.rollback()
+        raise CommandError(f"message {request.inbound_id} stays in quarantine: as a "
+                           f"{vouched_as} it was not taken ({outcome.reason or outcome.kind})")
+    savepoint.commit()
     row.status, row.kind, row.handled_at = outcome.status, outcome.kind, context.now
     row.reason = outcome.reason or None
     row.case_id = outcome.case_id or row.case_id
