@@ -351,3 +351,22 @@ def test_check_lists_the_folders_and_whether_each_exists(
     assert any(line.startswith("Quarantine: missing") for line in lines)
     assert any(line.startswith("Sent: missing") for line in lines)
     assert lines[-1].startswith("SMTP ")
+
+
+def test_a_released_message_moves_from_quarantine_to_processed_once(
+    mail_servers: MailServers, address: str, mailbox: ImapSmtpMailbox
+) -> None:
+    # Given a message the engine filed in Quarantine,
+    raw = make_message("Held referral", SENDER, address)
+    mail_servers.deliver(address, raw)
+    mail = next(iter(mailbox.fetch_new()))
+    mailbox.mark_processed(mail.server_id, "Quarantine")
+    # when it is released (twice, as after a crash),
+    mailbox.refile(mail.server_id, message_id_of(raw), "Quarantine", "Processed")
+    mailbox.refile(mail.server_id, message_id_of(raw), "Quarantine", "Processed")
+    # then its one copy is in Processed and none is left in Quarantine;
+    assert mail_servers.message_ids(address, "Processed") == [message_id_of(raw)]
+    assert mail_servers.message_ids(address, "Quarantine") == []
+    # and one that is in neither folder is a one-line error.
+    with pytest.raises(MailboxError, match="in neither Quarantine nor Processed"):
+        mailbox.refile("1:99", "<gone@example.test>", "Quarantine", "Processed")
