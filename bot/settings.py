@@ -314,6 +314,18 @@ class DigestSettings(Strict):
     _clock = field_validator("daily_at", mode="before")(parse_clock)
 
 
+RETENTION_PATTERN = r"^[1-9][0-9]{0,3} (day|week|month|year)s?$"
+
+
+class RecordsSettings(Strict):
+    """How long the records of a closed case are kept before `rrbot case purge` may remove them.
+
+    Unset means keep for ever: nothing is purged until the partnership chooses a period.
+    """
+
+    retain_closed_cases_for: str | None = Field(default=None, pattern=RETENTION_PATTERN)
+
+
 class Settings(Strict):
     """The whole configuration file, before the process is resolved."""
 
@@ -330,6 +342,7 @@ class Settings(Strict):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    records: RecordsSettings = Field(default_factory=RecordsSettings)
 
     def agency(self, agency_key: str) -> Agency:
         """Return the configured agency with that key, or raise ValueError naming the choices."""

@@ -46,11 +46,15 @@ def _tell_business_manager(
     """Send the business manager the Panel's reply, so that filing it never hides it."""
     settings = context.config.settings
     manager = settings.business_manager
-    awaiting = context.session.exec(select(Milestone).where(
+    # The Panel's response is awaited once the report has gone, or while the preset's
+    # expected-reply step is open, until the business manager records it.
+    reply_step = context.session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == "national_panel_reply",
         col(Milestone.status).in_([MilestoneStatus.PENDING, MilestoneStatus.OVERDUE]))).first()
+    awaiting = case.panel_response is None and (
+        case.submitted_at is not None or reply_step is not None)
     notify(context.session, context.config, "panel_reply_notice", to=[manager.email],
            key=f"{case.reference}:panel_reply:{row.id}", now=context.now, case_id=case.id,
            attachments=[Attachment("national-panel-reply.eml", row.raw)], values=dict(
                recipient_name=manager.name, case_reference=case.reference,
-               received_at=row.received_at, first=first, awaiting_decision=awaiting is not None))
+               received_at=row.received_at, first=first, awaiting_decision=awaiting))

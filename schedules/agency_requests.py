@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.agencies.chasing import AgencyStep, plan_next_escalation
+from bot.agencies.chasing import AgencyStep, chase_prefix, plan_next_escalation
 from bot.agencies.contacts import tell_agency, tell_escalation
+from bot.agencies.follow_up import after_submission
 from bot.agencies.requests import CLOSED_STATUSES, request_agencies
 from bot.kernel.actions import ActionContext, action
 from bot.kernel.events import Event, subscribe
 from bot.store.models import AgencyRequest, Case, PlannedAction
-from bot.store.statuses import CaseStatus
+from bot.store.statuses import AgencyRequestKind, CaseStatus
+
+
+def purpose_of(step: AgencyStep, purpose: str) -> str:
+    """Name a chasing email's template: a follow-up's are its own (lesson_log_reminder)."""
+    if step.request == AgencyRequestKind.INFORMATION:
+        return purpose
+    return f"{step.request}_{purpose.removeprefix('agency_').removeprefix('final_')}"
 
 
 @subscribe("case_decided")
@@ -18,6 +26,12 @@ def ask_agencies_when_a_rapid_review_is_decided(event: Event) -> None:
     """Send the information requests as soon as the partners decide on a Rapid Review."""
     if event.payload.get("decision") == "rapid_review":
         request_agencies(event.session, event.config, event.case, event.now, actor="bot")
+
+
+@subscribe("case_submitted")
+def stop_chasing_and_ask_follow_ups(event: Event) -> None:
+    """Once the report has gone: no more chasing of returns, and the preset's follow-ups."""
+    after_submission(event.session, event.config, event.case, event.now)
 
 
 @action("agency_reminder", AgencyStep)
@@ -40,7 +54,7 @@ def escalate(context: ActionContext, planned: PlannedAction, step: AgencyStep) -
         return
     case, request = found
     tell_escalation(context.session, context.config, case, request, context.now,
-                    step.escalation)
+                    step.escalation, purpose=purpose_of(step, "agency_escalation"))
     plan_next_escalation(context.session, context.config, case, request, planned.due_at,
                          step.escalation + 1)
 
@@ -53,9 +67,9 @@ def _chase(
         return
     case, request = found
     # The outbox key is the planned action's key, so each reminder is sent once.
-    suffix = planned.key.removeprefix(f"{case.reference}:agency:{request.agency_key}:")
-    tell_agency(context.session, context.config, case, request, purpose, context.now,
-                key_suffix=suffix)
+    suffix = planned.key.removeprefix(f"{chase_prefix(case, request.agency_key, step.request)}:")
+    tell_agency(context.session, context.config, case, request, purpose_of(step, purpose),
+                context.now, key_suffix=suffix)
 
 
 def _request(
@@ -64,6 +78,7 @@ def _request(
     case = context.session.get_one(Case, planned.case_id)
     request = context.session.exec(select(AgencyRequest).where(
         AgencyRequest.case_id == case.id, AgencyRequest.agency_key == step.agency,
+        AgencyRequest.kind == step.request,
     )).first()
     if request is None or request.status in CLOSED_STATUSES or case.status == CaseStatus.CLOSED:
         return None

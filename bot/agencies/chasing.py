@@ -10,14 +10,24 @@ from bot.config import Config
 from bot.kernel.actions import ActionArguments, plan_action
 from bot.process.timeline import reminder_at
 from bot.store.models import AgencyRequest, Case, PlannedAction
-from bot.store.statuses import PlannedActionStatus
+from bot.store.statuses import AgencyRequestKind, PlannedActionStatus
 
 
 class AgencyStep(ActionArguments):
-    """The agency a reminder or escalation chases, and which escalation it is (0 for a reminder)."""
+    """The agency a reminder or escalation chases, and which escalation it is (0 for a reminder).
+
+    `request` is what the agency was asked for: its information, or a follow-up (lesson_log).
+    """
 
     agency: str
     escalation: int = 0
+    request: str = AgencyRequestKind.INFORMATION
+
+
+def chase_prefix(case: Case, agency_key: str, kind: str = AgencyRequestKind.INFORMATION) -> str:
+    """Return the key prefix of everything sent or planned for one request of an agency."""
+    what = "agency" if kind == AgencyRequestKind.INFORMATION else kind
+    return f"{case.reference}:{what}:{agency_key}"
 
 
 def plan_chasing(
@@ -28,7 +38,7 @@ def plan_chasing(
     calendar = config.calendar
     rules = config.preset.agency_requests
     stamp = f"{request.due_at:%Y%m%dT%H%M}"
-    prefix = f"{case.reference}:agency:{request.agency_key}"
+    prefix = chase_prefix(case, request.agency_key, request.kind)
     for number, reminder in enumerate(rules.reminders):
         at = reminder_at(calendar, request.due_at, reminder)
         # A reminder whose moment has passed when the request is made would only be noise.
@@ -37,10 +47,12 @@ def plan_chasing(
             plan_action(session, partnership=case.partnership, case_id=case.id,
                         key=f"{prefix}:remind:{number}:{stamp}",
                         action_name="agency_final_reminder" if final else "agency_reminder",
-                        arguments=AgencyStep(agency=request.agency_key), due_at=at)
+                        arguments=AgencyStep(agency=request.agency_key, request=request.kind),
+                        due_at=at)
     plan_action(session, partnership=case.partnership, case_id=case.id,
                 key=f"{prefix}:escalate:{stamp}:1", action_name="agency_escalation",
-                arguments=AgencyStep(agency=request.agency_key, escalation=1),
+                arguments=AgencyStep(agency=request.agency_key, escalation=1,
+                                     request=request.kind),
                 due_at=escalation_at(config, request.due_at, rules.escalate_after_working_days))
 
 
@@ -57,16 +69,20 @@ def plan_next_escalation(
 ) -> None:
     """Plan the next daily escalation of a request still open after its deadline."""
     assert request.due_at is not None
-    key = f"{case.reference}:agency:{request.agency_key}:escalate:{request.due_at:%Y%m%dT%H%M}"
+    key = (f"{chase_prefix(case, request.agency_key, request.kind)}:escalate:"
+           f"{request.due_at:%Y%m%dT%H%M}")
     plan_action(session, partnership=case.partnership, case_id=case.id, key=f"{key}:{number}",
                 action_name="agency_escalation",
-                arguments=AgencyStep(agency=request.agency_key, escalation=number),
+                arguments=AgencyStep(agency=request.agency_key, escalation=number,
+                                     request=request.kind),
                 due_at=escalation_at(config, after, 1))
 
 
-def cancel_chasing(session: Session, case: Case, agency_key: str) -> None:
+def cancel_chasing(
+    session: Session, case: Case, agency_key: str, kind: str = AgencyRequestKind.INFORMATION
+) -> None:
     """Cancel whatever chasing of an agency's request is still pending."""
-    prefix = f"{case.reference}:agency:{agency_key}:"
+    prefix = f"{chase_prefix(case, agency_key, kind)}:"
     pending = session.exec(select(PlannedAction).where(
         PlannedAction.case_id == case.id, PlannedAction.status == PlannedActionStatus.PENDING,
         col(PlannedAction.key).startswith(prefix),

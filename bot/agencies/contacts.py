@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from bot.agencies.chasing import chase_prefix
 from bot.agencies.invitation import request_attachments
 from bot.config import Config
 from bot.mail.notify import notify
@@ -34,7 +35,7 @@ def tell_agency(
     attachments = request_attachments(config, case, request, found) if (
         purpose == "agency_request") else []
     notify(session, config, purpose, to=[person.email for person in people],
-           key=f"{case.reference}:agency:{request.agency_key}:{key_suffix}", now=now,
+           key=f"{chase_prefix(case, request.agency_key, request.kind)}:{key_suffix}", now=now,
            case_id=case.id, attachments=attachments, values=dict(
                agency_name=found.name, case_reference=case.reference, due=request.due_at,
                recipient_names=", ".join(person.name for person in people),
@@ -45,7 +46,7 @@ def tell_agency(
 
 def tell_escalation(
     session: Session, config: Config, case: Case, request: AgencyRequest, now: datetime,
-    number: int,
+    number: int, purpose: str = "agency_escalation",
 ) -> None:
     """Escalate a missed deadline to the agency's senior officer and the business manager."""
     found = config.settings.agency(request.agency_key)
@@ -53,8 +54,8 @@ def tell_escalation(
     manager = settings.business_manager
     senior = found.escalation or found.alternate or found.contacts[0]
     calendar = config.calendar
-    notify(session, config, "agency_escalation", to=[senior.email], cc=[manager.email],
-           key=f"{case.reference}:agency:{request.agency_key}:escalation:{number}:"
+    notify(session, config, purpose, to=[senior.email], cc=[manager.email],
+           key=f"{chase_prefix(case, request.agency_key, request.kind)}:escalation:{number}:"
                f"{request.due_at:%Y%m%dT%H%M}",
            now=now, case_id=case.id, values=dict(
                agency_name=found.name, case_reference=case.reference, due=request.due_at,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.agencies.chasing import cancel_chasing, plan_chasing
 from bot.agencies.contacts import tell_agency, tell_business_manager
@@ -16,7 +16,7 @@ from bot.kernel import audit
 from bot.process.timeline import plan
 from bot.process.working_days import as_aware
 from bot.store.models import AgencyRequest, Case, Milestone
-from bot.store.statuses import AgencyRequestStatus, CaseStatus
+from bot.store.statuses import AgencyRequestKind, AgencyRequestStatus, CaseStatus
 
 REPLY_KINDS = frozenset({"return", "no_involvement", "extension_request", "question"})
 
@@ -27,6 +27,7 @@ CONTACT_PROBLEMS = frozenset({"bounced", "out_of_office"})
 # A request in one of these statuses is finished: no more reminders or escalations.
 CLOSED_STATUSES = frozenset({
     AgencyRequestStatus.RETURNED, AgencyRequestStatus.NO_INVOLVEMENT, AgencyRequestStatus.WITHDRAWN,
+    AgencyRequestStatus.NOT_RETURNED,
 })
 
 
@@ -117,13 +118,13 @@ def record_agency_reply(
     """Apply an agency's reply to its request; None when the case never asked that agency."""
     if kind not in REPLY_KINDS:
         raise ValueError(f"unknown reply kind {kind!r}")
-    request = _find(session, case, agency_key)
+    request = _current(session, case, agency_key)
     if request is None:
         return None
     request.reply_kind, request.replied_at = kind, at
     session.add(request)
     audit.record(session, case.partnership, actor, "agency_reply", at, case.id,
-                 agency=agency_key, kind=kind, inbound_id=inbound_id)
+                 agency=agency_key, kind=kind, inbound_id=inbound_id, request=request.kind)
     if request.status in CLOSED_STATUSES:
         return request
     if kind in {"return", "no_involvement"}:
@@ -168,14 +169,35 @@ def open_requests_for_agency(session: Session, agency_key: str) -> list[AgencyRe
     )))
 
 
-def _find(session: Session, case: Case, agency_key: str) -> AgencyRequest | None:
+def ask_follow_up(
+    session: Session, config: Config, case: Case, agency_key: str, kind: str, due_at: datetime,
+    now: datetime, actor: str,
+) -> AgencyRequest:
+    """Ask an agency for a follow-up of the case (a lesson log), chased like its return."""
+    return _ask(session, config, case, agency_key, now, actor, late=False, kind=kind,
+                due_at=due_at)
+
+
+def _find(
+    session: Session, case: Case, agency_key: str, kind: str = AgencyRequestKind.INFORMATION
+) -> AgencyRequest | None:
     return session.exec(select(AgencyRequest).where(
         AgencyRequest.case_id == case.id, AgencyRequest.agency_key == agency_key,
+        AgencyRequest.kind == kind,
     )).first()
 
 
+def _current(session: Session, case: Case, agency_key: str) -> AgencyRequest | None:
+    """Return the agency's open request on the case (a follow-up, later), else its first."""
+    still_open = session.exec(select(AgencyRequest).where(
+        AgencyRequest.case_id == case.id, AgencyRequest.agency_key == agency_key,
+        AgencyRequest.status == AgencyRequestStatus.OPEN,
+    ).order_by(col(AgencyRequest.id).desc())).first()
+    return still_open or _find(session, case, agency_key)
+
+
 def _open_request(session: Session, case: Case, agency_key: str) -> AgencyRequest:
-    request = _find(session, case, agency_key)
+    request = _current(session, case, agency_key)
     if request is None:
         raise ValueError(f"{case.reference} has no request to {agency_key}")
     if request.status in CLOSED_STATUSES:
@@ -185,18 +207,19 @@ def _open_request(session: Session, case: Case, agency_key: str) -> AgencyReques
 
 def _ask(
     session: Session, config: Config, case: Case, agency_key: str, now: datetime, actor: str,
-    late: bool,
+    late: bool, kind: str = AgencyRequestKind.INFORMATION, due_at: datetime | None = None,
 ) -> AgencyRequest:
     request = AgencyRequest(
-        partnership=case.partnership, case_id=case.id or 0, agency_key=agency_key,
+        partnership=case.partnership, case_id=case.id or 0, agency_key=agency_key, kind=kind,
         status=AgencyRequestStatus.OPEN, asked_at=now,
-        due_at=_due(session, config, case, now, late),
+        due_at=due_at or _due(session, config, case, now, late),
     )
     session.add(request)
     session.flush()
     audit.record(session, case.partnership, actor, "agency_requested", now, case.id,
-                 agency=agency_key, due=request.due_at, late=late)
-    tell_agency(session, config, case, request, "agency_request", now, key_suffix="request")
+                 agency=agency_key, due=request.due_at, late=late, request=kind)
+    purpose = "agency_request" if kind == AgencyRequestKind.INFORMATION else f"{kind}_request"
+    tell_agency(session, config, case, request, purpose, now, key_suffix="request")
     plan_chasing(session, config, case, request, now)
     return request
 
@@ -228,14 +251,18 @@ def _close(
 ) -> None:
     request.status, request.closed_at = status, at
     session.add(request)
-    cancel_chasing(session, case, request.agency_key)
+    cancel_chasing(session, case, request.agency_key, request.kind)
     audit.record(session, case.partnership, actor, "agency_request_closed", at, case.id,
-                 agency=request.agency_key, status=status, evidence=evidence)
+                 agency=request.agency_key, status=status, evidence=evidence,
+                 request=request.kind)
     statuses = set(session.exec(select(AgencyRequest.status).where(
-        AgencyRequest.case_id == case.id)).all())
+        AgencyRequest.case_id == case.id, AgencyRequest.kind == request.kind)).all())
+    information = request.kind == AgencyRequestKind.INFORMATION
     # The returns are in when none is still open and at least one agency answered: a last
-    # request withdrawn completes them too, but withdrawing every request does not.
+    # request withdrawn completes them too, but withdrawing every request does not. A
+    # follow-up (the lesson logs) completes its own milestone the same way.
     if AgencyRequestStatus.OPEN not in statuses and statuses - {AgencyRequestStatus.WITHDRAWN}:
-        mark_milestone_done(session, config, case, "agency_returns_due", at, actor)
-        if CaseStatus.RETURNS_COLLECTED in TRANSITIONS[case.status]:
+        milestone = "agency_returns_due" if information else request.kind
+        mark_milestone_done(session, config, case, milestone, at, actor)
+        if information and CaseStatus.RETURNS_COLLECTED in TRANSITIONS[case.status]:
             transition(session, case, CaseStatus.RETURNS_COLLECTED, actor, at)

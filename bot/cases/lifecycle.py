@@ -84,6 +84,10 @@ def schedule_milestone_actions(session: Session, config: Config, case: Case) -> 
     ).all()
     for milestone in milestones:
         definition = config.preset.milestone(milestone.key)
+        # A date set by hand marks an event outside the partnership (the Panel's meeting, a
+        # publication): steps are counted from it, but it is not itself chased.
+        if definition.dated_by_hand and not definition.statutory:
+            continue
         reminders = definition.remind or (
             list(DEFAULT_STATUTORY_REMINDERS) if milestone.statutory else []
         )
@@ -151,10 +155,16 @@ def _restart_clock(
     return True
 
 
+def replan(session: Session, config: Config, case: Case) -> None:
+    """Re-date the pending milestones from what is done and set by hand; move their actions."""
+    _replan(session, config, case)
+
+
 def _replan(session: Session, config: Config, case: Case) -> None:
     milestones = session.exec(select(Milestone).where(Milestone.case_id == case.id)).all()
     done = {m.key: m.done_at for m in milestones if m.status == MilestoneStatus.DONE and m.done_at}
-    case_plan = plan(config.preset, config.calendar, case.clock_start, done)
+    fixed = {m.key: m.due_at for m in milestones if m.due_set_by_hand}
+    case_plan = plan(config.preset, config.calendar, case.clock_start, done, fixed)
     for milestone in milestones:
         if (milestone.status == MilestoneStatus.PENDING
                 and milestone.due_at != case_plan.due(milestone.key)):

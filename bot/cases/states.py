@@ -14,7 +14,7 @@ from bot.store.statuses import CaseStatus
 TRANSITIONS: dict[str, frozenset[CaseStatus]] = {
     # The acknowledgement is the "acknowledge" milestone, not a status: opening a case puts
     # it to the partners at once, in the same transaction.
-    CaseStatus.RECEIVED: frozenset({CaseStatus.AWAITING_DECISION, CaseStatus.CLOSED}),
+    CaseStatus.RECEIVED: frozenset({CaseStatus.AWAITING_DECISION}),
     CaseStatus.AWAITING_DECISION: frozenset({
         CaseStatus.RAPID_REVIEW, CaseStatus.NO_FURTHER_ACTION, CaseStatus.LEARNING_REVIEW,
         CaseStatus.ESCALATED,
@@ -32,11 +32,20 @@ TRANSITIONS: dict[str, frozenset[CaseStatus]] = {
     CaseStatus.MEETING_HELD: frozenset({CaseStatus.DRAFT_REPORT}),
     CaseStatus.DRAFT_REPORT: frozenset({CaseStatus.SIGNED_OFF}),
     CaseStatus.SIGNED_OFF: frozenset({CaseStatus.DRAFT_REPORT, CaseStatus.SUBMITTED}),
-    CaseStatus.SUBMITTED: frozenset({CaseStatus.CLOSED}),
-    CaseStatus.NO_FURTHER_ACTION: frozenset({CaseStatus.CLOSED}),
-    CaseStatus.LEARNING_REVIEW: frozenset({CaseStatus.CLOSED}),
+    # Once the report is confirmed in Sent the case waits for the National Panel's response;
+    # a local review commissioned meanwhile (or after it) keeps the case open until it ends.
+    CaseStatus.SUBMITTED: frozenset({CaseStatus.AWAITING_PANEL_RESPONSE,
+                                     CaseStatus.LOCAL_REVIEW}),
+    CaseStatus.AWAITING_PANEL_RESPONSE: frozenset({CaseStatus.LOCAL_REVIEW}),
+    CaseStatus.NO_FURTHER_ACTION: frozenset(),
+    CaseStatus.LEARNING_REVIEW: frozenset({CaseStatus.LOCAL_REVIEW}),
+    CaseStatus.LOCAL_REVIEW: frozenset(),
     CaseStatus.CLOSED: frozenset(),
 }
+# Every open case may be closed: by the Panel's response, or by the business manager with a
+# reason (a referral opened by mistake, a case merged into another, a review published).
+TRANSITIONS.update({status: allowed | {CaseStatus.CLOSED}
+                    for status, allowed in TRANSITIONS.items() if status != CaseStatus.CLOSED})
 OPEN_STATUSES = frozenset(TRANSITIONS) - {CaseStatus.CLOSED}
 
 

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from bot.cases.summaries import case_summaries
+from bot.cli import cases as case_commands
 from bot.cli import chat, quarantine, report, requests
 from bot.cli.common import (
     ConfigOption,
@@ -32,6 +33,7 @@ from bot.config import missing_secrets
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.mailbox import MailboxError, MemoryCursorStore
+from bot.mail.render import london_time
 from bot.process.preset import load_preset, preset_names
 from bot.process.timeline import Timeline, plan
 from bot.process.working_days import LONDON, WorkingCalendar, parse_instant
@@ -318,6 +320,10 @@ def audit_verify(config: RequiredConfig) -> None:
     for check in checks:
         state = "intact" if check.ok else f"BROKEN at entry {check.first_broken_id}"
         console.print(f"{check.partnership}: {check.entries} entries, {state}", markup=False)
+        # A purge leaves an entry of its own rather than editing any: each is a tombstone.
+        for tombstone in check.tombstones:
+            console.print(f"  {tombstone.reference} purged at {london_time(tombstone.at)} by"
+                          f" {tombstone.actor} under {tombstone.rule}", markup=False)
     if broken:
         raise typer.Exit(1)
 
@@ -325,6 +331,7 @@ def audit_verify(config: RequiredConfig) -> None:
 # Command groups kept in modules of their own.
 requests.register(app)
 report.register(app)
+case_commands.register(case_app)
 chat.register(app)
 quarantine.register(app)
 

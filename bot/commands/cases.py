@@ -1,15 +1,16 @@
-"""Cases: open one by hand, mark a milestone done, and say where cases stand."""
+"""Cases: open one by hand, mark a milestone done, say where cases stand, see one, close one."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import col, select
 
 from bot.agencies.requests import CLOSED_STATUSES
 from bot.ballots.lifecycle import ballot_view
-from bot.cases import lifecycle
+from bot.cases import closure, lifecycle
+from bot.cases.records import CaseRecord, case_record
 from bot.cases.states import OPEN_STATUSES
 from bot.commands.base import MANAGERS, READERS, Context, case_named, domain_errors, require
 from bot.process.preset import SUBMISSION_KEY
@@ -144,3 +145,96 @@ def _status(context: Context, case: Case) -> CaseStanding:
                       for view in views),
         waiting_for=tuple(waiting),
     )
+
+
+@dataclass(frozen=True)
+class RecordPanelResponse:
+    """The National Panel's response to a case's report, and when it came."""
+
+    case_reference: str
+    decision: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class CloseCase:
+    """A case the business manager closes, and why."""
+
+    case_reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CommissionLocalReview:
+    """A case on which the partners commissioned a local review, and when they decided it."""
+
+    case_reference: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class SetMilestoneDate:
+    """The date a person set for a step the plan cannot know (the publication date)."""
+
+    case_reference: str
+    milestone_key: str
+    on: date
+
+
+@dataclass(frozen=True)
+class CaseChanged:
+    """The case after the change: its status, and its plan's step if one moved."""
+
+    case_reference: str
+    status: str
+    closed: bool
+    milestone_due: datetime | None = None
+
+
+def record_panel_response(context: Context, request: RecordPanelResponse) -> CaseChanged:
+    """Record the National Panel's response; the case closes unless more is to come."""
+    require(context, MANAGERS, "panel-response", MANAGER_ONLY)
+    case = case_named(context, request.case_reference)
+    with domain_errors():
+        closed = closure.record_panel_response(context.session, context.config, case,
+                                               request.decision, request.received_at,
+                                               actor=context.actor.who)
+    return CaseChanged(case.reference, case.status, closed)
+
+
+def close_case(context: Context, request: CloseCase) -> CaseChanged:
+    """Close a case with a reason: nothing more is chased or sent for it."""
+    require(context, MANAGERS, "case-close", MANAGER_ONLY)
+    case = case_named(context, request.case_reference)
+    with domain_errors():
+        closure.close_case(context.session, context.config, case, request.reason, context.now,
+                           actor=context.actor.who)
+    return CaseChanged(case.reference, case.status, True)
+
+
+def commission_local_review(context: Context, request: CommissionLocalReview) -> CaseChanged:
+    """Start a commissioned local review's timeline: six months to completion."""
+    require(context, MANAGERS, "commission-review", MANAGER_ONLY)
+    case = case_named(context, request.case_reference)
+    with domain_errors():
+        closure.commission_local_review(context.session, context.config, case,
+                                        request.decided_at, actor=context.actor.who)
+    return CaseChanged(case.reference, case.status, False)
+
+
+def set_milestone_date(context: Context, request: SetMilestoneDate) -> CaseChanged:
+    """Set the date of a step a person decides; the steps counted from it move."""
+    require(context, MANAGERS, "set-date", MANAGER_ONLY)
+    case = case_named(context, request.case_reference)
+    with domain_errors():
+        milestone = closure.set_milestone_date(context.session, context.config, case,
+                                               request.milestone_key, request.on, context.now,
+                                               actor=context.actor.who)
+    return CaseChanged(case.reference, case.status, False, milestone.due_at)
+
+
+def show_case(context: Context, reference: str) -> CaseRecord:
+    """Return a case's whole record: plan, agencies, ballots and votes, reports, messages."""
+    require(context, MANAGERS, "case-show",
+            "Sorry, only the partnership's business manager can see a case's whole record.")
+    return case_record(context.session, context.config, case_named(context, reference))

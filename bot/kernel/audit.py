@@ -17,6 +17,8 @@ from bot.process.working_days import as_aware
 from bot.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
+# The action of the entry a purge leaves: verify lists these as the trail's tombstones.
+TOMBSTONE_ACTION = "case_purged"
 # Where a session keeps the entries it has yet to chain, and where each savepoint began.
 PENDING = "audit_pending"
 SAVEPOINT_MARKS = "audit_savepoints"
@@ -110,12 +112,23 @@ def _chain_pending(session: AnySession) -> None:
 
 
 @dataclass(frozen=True)
+class Tombstone:
+    """A case whose identifying records were purged: which, when, under which rule."""
+
+    reference: str
+    at: datetime
+    actor: str
+    rule: str
+
+
+@dataclass(frozen=True)
 class AuditCheck:
-    """The result of recomputing a partnership's chain."""
+    """The result of recomputing a partnership's chain, with the purges it records."""
 
     partnership: str
     entries: int
     first_broken_id: int | None
+    tombstones: tuple[Tombstone, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -131,6 +144,7 @@ def verify(session: Session) -> list[AuditCheck]:
         previous = GENESIS
         broken: int | None = None
         count = 0
+        tombstones = []
         entries = session.exec(
             select(AuditEntry).where(AuditEntry.partnership == partnership)
             .order_by(col(AuditEntry.id))
@@ -140,8 +154,13 @@ def verify(session: Session) -> list[AuditCheck]:
             if broken is None and (entry.prev_hash != previous or _digest(entry) != entry.hash):
                 broken = entry.id
             previous = entry.hash
+            if entry.action == TOMBSTONE_ACTION:
+                detail = json.loads(entry.detail)
+                tombstones.append(Tombstone(str(detail.get("reference", entry.case_id)),
+                                            as_aware(entry.at), entry.actor,
+                                            str(detail.get("rule", "-"))))
         head = session.get(AuditHead, partnership)
         if broken is None and head is not None and head.last_hash != previous:
             broken = head.last_id
-        results.append(AuditCheck(partnership, count, broken))
+        results.append(AuditCheck(partnership, count, broken, tuple(tombstones)))
     return results

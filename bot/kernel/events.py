@@ -27,6 +27,7 @@ EVENTS = {
     "case_decided": "the partners decided; `decision` is rapid_review, no_further_action, ...",
     "report_signed_off": "a report version met the sign-off quorum; `report_sha256`",
     "clock_restarted": "Day 0 moved (Doncaster: to the National Panel notification)",
+    "case_submitted": "the report to the National Panel is confirmed in Sent",
 }
 
 

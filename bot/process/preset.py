@@ -57,21 +57,29 @@ class Milestone(Strict):
     """One step of the process, with its deadline as an offset.
 
     The offset is one of: `day` (the Nth working day after Day 0); `working_days` after
-    another milestone (`after`); `hours` after another milestone or, without `after`, after
-    the clock started; `months` after another milestone or the clock start. `at` is the
-    cut-off hour for day-based offsets (default: the end of the working day).
+    another milestone (`after`) or before one (`before`, e.g. a report due seven working days
+    before publication); `hours` after another milestone or, without `after`, after the clock
+    started; `months` after another milestone or the clock start. `at` is the cut-off hour for
+    day-based offsets (default: the end of the working day).
+
+    After the offset: `dated_by_hand` means a person sets the real date (`rrbot case set-date`)
+    and the offset is only provisional until then; `ask_agencies` means that once the report
+    has gone, every agency that returned is asked for this step, chased like its return.
     """
 
     key: MilestoneKey
     label: str = Field(min_length=1, max_length=200)
     day: int | None = Field(default=None, ge=0, le=60)
     after: MilestoneKey | None = None
+    before: MilestoneKey | None = None
     working_days: int | None = Field(default=None, ge=0, le=60)
     hours: float | None = Field(default=None, ge=0, le=24 * 60)
     months: int | None = Field(default=None, ge=1, le=24)
     at: time | None = None
     statutory: bool = False
     applies: Literal["always", "local_review"] = "always"
+    dated_by_hand: bool = False
+    ask_agencies: bool = False
     remind: list[Reminder] = Field(default_factory=list)
     note: str = ""
 
@@ -90,10 +98,13 @@ class Milestone(Strict):
             )
         if self.day is not None and self.after is not None:
             raise ValueError(f"milestone {self.key!r}: 'day' counts from Day 0; drop 'after'")
-        if self.working_days is not None and self.after is None:
+        if self.before is not None and (self.after is not None or self.working_days is None):
+            raise ValueError(f"milestone {self.key!r}: 'before' takes working_days and no"
+                             " 'after'")
+        if self.working_days is not None and self.after is None and self.before is None:
             raise ValueError(
-                f"milestone {self.key!r}: working_days needs 'after' (use 'day' to count from"
-                " Day 0)"
+                f"milestone {self.key!r}: working_days needs 'after' or 'before' (use 'day' to"
+                " count from Day 0)"
             )
         if self.hours is not None and self.at is not None:
             raise ValueError(f"milestone {self.key!r}: 'at' cannot go with clock hours")
@@ -183,11 +194,11 @@ class Preset(Strict):
                              f" {NOTIFICATION_KEY!r} milestone to mark it")
         by_key = {milestone.key: milestone for milestone in self.milestones}
         for milestone in self.milestones:
-            if milestone.after is not None and milestone.after not in by_key:
-                raise ValueError(
-                    f"milestone {milestone.key!r} is after {milestone.after!r}, which does not"
-                    " exist"
-                )
+            for word, other in (("after", milestone.after), ("before", milestone.before)):
+                if other is not None and other not in by_key:
+                    raise ValueError(
+                        f"milestone {milestone.key!r} is {word} {other!r}, which does not exist"
+                    )
         for milestone in self.milestones:
             _check_no_cycle(milestone.key, by_key)
         return self
@@ -202,13 +213,18 @@ class Preset(Strict):
 
 def _check_no_cycle(start: str, by_key: dict[str, Milestone]) -> None:
     seen = [start]
-    current = by_key[start].after
+    current = counted_from(by_key[start])
     while current is not None:
         if current in seen:
             chain = " -> ".join([*seen, current])
             raise ValueError(f"milestones depend on each other in a circle: {chain}")
         seen.append(current)
-        current = by_key[current].after
+        current = counted_from(by_key[current])
+
+
+def counted_from(milestone: Milestone) -> str | None:
+    """Return the milestone another is counted from (after or before it), if any."""
+    return milestone.after or milestone.before
 
 
 def preset_names() -> list[str]:
@@ -234,7 +250,7 @@ def load_preset(name: str) -> Preset:
 
 
 # The fields that together say when a milestone falls; an override replaces all of them.
-OFFSET_FIELDS = ("day", "after", "working_days", "hours", "months", "at")
+OFFSET_FIELDS = ("day", "after", "before", "working_days", "hours", "months", "at")
 
 
 def merge_process(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

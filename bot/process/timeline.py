@@ -67,17 +67,20 @@ def plan(
     calendar: WorkingCalendar,
     clock_start: datetime,
     done: Mapping[str, datetime] | None = None,
+    fixed: Mapping[str, datetime] | None = None,
 ) -> Timeline:
     """Date every milestone of a case whose clock started at clock_start.
 
     A milestone counted from another one counts from the instant that one was actually done
-    when `done` has it, else from its planned due instant.
+    when `done` has it, else from its planned due instant. A milestone in `fixed` (a date a
+    person set, such as the publication date) falls then, whatever its offset says.
     """
     clock_start = as_aware(clock_start).astimezone(UTC)
     day0 = calendar.day0(clock_start)
     by_key = {milestone.key: milestone for milestone in preset.milestones}
     done = {key: as_aware(instant).astimezone(UTC) for key, instant in (done or {}).items()}
-    due: dict[str, datetime] = {}
+    due: dict[str, datetime] = {key: as_aware(instant).astimezone(UTC)
+                                for key, instant in (fixed or {}).items() if key in by_key}
 
     def resolve(key: str) -> datetime:
         if key not in due:
@@ -114,6 +117,11 @@ def _due(
 ) -> datetime:
     if milestone.day is not None:
         return calendar.at(calendar.day_n(day0, milestone.day), milestone.at)
+    if milestone.before is not None:
+        assert milestone.working_days is not None
+        target = calendar.add_working_days(calendar.local_date(base_of(milestone.before)),
+                                           -milestone.working_days)
+        return calendar.at(target, milestone.at)
     base = base_of(milestone.after) if milestone.after else clock_start
     if milestone.hours is not None:
         return base + timedelta(hours=milestone.hours)

@@ -16,6 +16,7 @@ from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
 from bot.kernel import audit
 from bot.kernel.actions import ActionArguments, plan_action
+from bot.kernel.events import publish
 from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment
 from bot.mail.notify import notify
@@ -252,6 +253,10 @@ def record_submitted(
     mark_milestone_done(session, config, case, SUBMISSION_KEY, row.sent_at, "bot")
     if CaseStatus.SUBMITTED in TRANSITIONS[case.status]:
         transition(session, case, CaseStatus.SUBMITTED, "bot", now)
+    # The case now waits for the Panel's response (a local review already commissioned keeps
+    # the case in its own status).
+    if CaseStatus.AWAITING_PANEL_RESPONSE in TRANSITIONS[case.status]:
+        transition(session, case, CaseStatus.AWAITING_PANEL_RESPONSE, "bot", now)
     audit.record(session, case.partnership, "bot", "submission_confirmed", now, case.id,
                  sent_at=row.sent_at, late=case.submitted_late, message_id=row.message_id)
     rules = config.preset.submission
@@ -270,6 +275,7 @@ def record_submitted(
                key=f"{case.reference}:submitted:{address.lower()}", now=now, case_id=case.id,
                values=dict(recipient_name=name, case_reference=case.reference,
                            sent_at=row.sent_at, late=case.submitted_late))
+    publish("case_submitted", session, config, case, now)
 
 
 def plan_risk_checks(session: Session, config: Config, case: Case) -> None:

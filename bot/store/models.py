@@ -10,6 +10,7 @@ from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from bot.store.statuses import (
+    AgencyRequestKind,
     AgencyRequestStatus,
     BallotStatus,
     InboundStatus,
@@ -78,6 +79,14 @@ class Case(SQLModel, table=True):
     # The partners' recommendation the report makes: a local review, a national one, or none.
     review_recommendation: str | None = Field(default=None, max_length=16)
     review_rationale: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The National Panel's response as the business manager recorded it, and when.
+    panel_response: str | None = Field(default=None, max_length=32)
+    panel_responded_at: datetime | None = instant(nullable=True)
+    # Why the case was closed, in the business manager's words or the bot's.
+    close_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # When the child's identity, mail and documents were purged, and under which rule.
+    purged_at: datetime | None = instant(nullable=True)
+    purge_rule: str | None = Field(default=None, max_length=200)
 
 class Milestone(SQLModel, table=True):
     """A dated step of one case."""
@@ -97,6 +106,8 @@ class Milestone(SQLModel, table=True):
     statutory: bool = False
     status: str = Field(default=MilestoneStatus.PENDING, max_length=16)
     done_at: datetime | None = instant(nullable=True)
+    # Whether a person set the due instant (a publication date): re-planning keeps it.
+    due_set_by_hand: bool = False
 
 
 class PlannedAction(SQLModel, table=True):
@@ -128,12 +139,16 @@ class PlannedAction(SQLModel, table=True):
 class AgencyRequest(SQLModel, table=True):
     """One agency's information request on one case."""
 
-    __table_args__ = (UniqueConstraint("case_id", "agency_key"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "agency_key", "kind", name="uq_agencyrequest_case_kind"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     partnership: str = Field(max_length=64)
     case_id: int = Field(foreign_key="case.id", index=True)
     agency_key: str = Field(max_length=64)
+    # What the agency is asked for: its information, or a follow-up such as a lesson log.
+    kind: str = Field(default=AgencyRequestKind.INFORMATION, max_length=32)
     status: str = Field(default=AgencyRequestStatus.OPEN, max_length=16)
     asked_at: datetime | None = instant(nullable=True)
     due_at: datetime | None = instant(nullable=True)

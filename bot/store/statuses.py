@@ -18,6 +18,10 @@ class CaseStatus(StrEnum):
     DRAFT_REPORT = "draft_report"
     SIGNED_OFF = "signed_off"
     SUBMITTED = "submitted"
+    # The report has gone and been confirmed in Sent; the National Panel's response is awaited.
+    AWAITING_PANEL_RESPONSE = "awaiting_panel_response"
+    # A local child safeguarding practice review was commissioned and runs its own timeline.
+    LOCAL_REVIEW = "local_review"
     NO_FURTHER_ACTION = "no_further_action"
     LEARNING_REVIEW = "learning_review"
     CLOSED = "closed"
@@ -47,6 +51,16 @@ class AgencyRequestStatus(StrEnum):
     RETURNED = "returned"
     NO_INVOLVEMENT = "no_involvement"
     WITHDRAWN = "withdrawn"
+    # Still outstanding when the report went to the National Panel: no longer chased.
+    NOT_RETURNED = "not_returned"
+
+
+class AgencyRequestKind(StrEnum):
+    """What an agency is asked for: its information for the review, or a later follow-up."""
+
+    INFORMATION = "information"
+    # Oldham's lesson log, asked of the agencies that returned once the report has gone.
+    LESSON_LOG = "lesson_log"
 
 
 class BallotKind(StrEnum):

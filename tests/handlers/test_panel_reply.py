@@ -66,6 +66,6 @@ def test_each_panel_reply_is_sent_on_to_the_business_manager(
         assert attached.get_content() == raw
     body = messages[1].get_body(("plain",))
     assert body is not None
-    assert (f"rrbot milestone-done --config config.toml {reference} national_panel_reply"
+    assert (f"rrbot case panel-response --config config.toml {reference} --decision"
             in body.get_content())
     engine.database.dispose()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.process.preset import load_preset
+from bot.process.preset import Preset, load_preset
 from bot.process.timeline import add_months, plan
 from bot.process.working_days import LONDON, WorkingCalendar, WorkingHours, parse_instant
 
@@ -239,3 +239,26 @@ def test_every_preset_plan_is_dated_in_order(start: datetime) -> None:
         assert all(
             CALENDAR.local_date(m.due) >= case_plan.day0 for m in case_plan.milestones
         )
+
+
+def test_a_step_counted_before_another_moves_with_a_date_set_by_hand() -> None:
+    # Given Oldham's plan with a local review decided at 14:00 on Wednesday 9 June 2027,
+    preset = load_preset("oldham")
+    calendar = WorkingCalendar()
+    decided = parse_instant("2027-06-09T14:00")
+    dated = plan(preset, calendar, parse_instant("2027-05-17T10:00"),
+                 done={"local_review_commissioned": decided},
+                 fixed={"local_review_publication": calendar.at(date(2027, 9, 2))})
+    # then completion is six months on, and the final report seven working days before
+    # the publication date set by hand, across the August bank holiday.
+    local = {m.key: m.due.astimezone(LONDON).strftime("%a %d %b %Y %H:%M")
+             for m in dated.milestones}
+    assert local["local_review_completion"] == "Thu 09 Dec 2027 17:00"
+    assert local["local_review_publication"] == "Thu 02 Sep 2027 17:00"
+    assert local["local_review_final_report"] == "Mon 23 Aug 2027 17:00"
+    # A step counted before another must say how many working days.
+    document = preset.model_dump()
+    document["milestones"][-1] = {"key": "local_review_final_report", "label": "Report",
+                                  "before": "local_review_publication", "months": 1}
+    with pytest.raises(ValueError, match="'before' takes working_days"):
+        Preset.model_validate(document)

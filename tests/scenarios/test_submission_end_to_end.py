@@ -131,7 +131,8 @@ def test_version_2_reaches_the_national_panel_once_before_4pm_on_day_15(
     (submission,) = submissions
     assert submission.status == "sent" and submission.sent_at is not None
     assert submission.sent_at < parse_instant("2027-01-13T16:00")
-    assert case.status == "submitted" and case.submitted_late is False
+    # (and, the report confirmed in Sent, the case awaits the National Panel's response),
+    assert case.status == "awaiting_panel_response" and case.submitted_late is False
     # and it sits once in the partnership mailbox's Sent folder on the IMAP server,
     sent = [message_from_bytes(raw, policy=policy.default)
             for raw in mail_servers.messages(imap_engine.mailbox.name, "Sent")]
