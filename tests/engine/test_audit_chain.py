@@ -175,9 +175,11 @@ def test_a_transaction_chosen_as_a_deadlock_victim_is_run_again(postgres_url: st
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    # then the victim ran a second time and both units committed, once each.
+    # then the victim ran again and both units committed, once each. On a loaded machine the
+    # rerun can meet the other unit again and PostgreSQL may pick a victim twice, so the number
+    # of reruns is at least one, not exactly one; what commits is exactly one of each.
     assert not errors
-    assert sorted(runs) == ["down", "down", "up"] or sorted(runs) == ["down", "up", "up"]
+    assert len(runs) >= 3 and set(runs) == {"down", "up"}
     assert sorted(actions_in_chain(database)) == ["down", "up"]
     database.dispose()
 
