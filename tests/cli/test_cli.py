@@ -170,3 +170,24 @@ def test_a_sqlite_file_that_is_not_a_database_is_one_line(
     assert result.output.strip().splitlines() == [
         f"database sqlite:///{tmp_path}/rrbot.sqlite3: file is not a database; restore the"
         " file from a backup, or set [database] url to the bot's database"]
+
+
+def test_cases_and_milestone_done_show_names_and_london_time_in_words(tmp_path: Path) -> None:
+    # Given a case opened on Thursday 14 January 2027,
+    config = str(_config_with_database(tmp_path, "sqlite:///rrbot.sqlite3"))
+    opened = RUNNER.invoke(app, ["case", "open", "--config", config,
+                                 "--start", "2027-01-14T10:00", "--now", "2027-01-14T10:01"])
+    assert opened.exit_code == 0, opened.output
+    # when the business manager lists the cases and records a milestone done in summer time,
+    listing = RUNNER.invoke(app, ["cases", "--config", config, "--now", "2027-01-14T11:00"])
+    done = RUNNER.invoke(app, ["milestone-done", "--config", config, "RR-2027-001",
+                               "acknowledge", "--at", "2027-06-01T10:00"])
+    # then each shows the milestone's name and the time in London, in words, never ISO or keys.
+    assert listing.exit_code == 0, listing.output
+    assert "Acknowledge the referral to the referrer" in listing.output
+    assert "17:00 on Friday 15 January 2027" in listing.output
+    assert "Awaiting decision" in listing.output
+    assert "+00:00" not in listing.output and "awaiting_decision" not in listing.output
+    assert done.output.strip() == (
+        "RR-2027-001: Acknowledge the referral to the referrer done at 10:00 on Tuesday 1 June"
+        " 2027")
