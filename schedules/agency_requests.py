@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.agencies.chasing import AgencyStep, plan_next_escalation
+from bot.agencies.chasing import (
+    AgencyStep,
+    plan_next_escalation,
+    request_prefix,
+    request_round,
+)
 from bot.agencies.contacts import tell_agency, tell_escalation
 from bot.agencies.requests import CLOSED_STATUSES, request_agencies
 from bot.kernel.actions import ActionContext, action
@@ -53,7 +58,9 @@ def _chase(
         return
     case, request = found
     # The outbox key is the planned action's key, so each reminder is sent once.
-    suffix = planned.key.removeprefix(f"{case.reference}:agency:{request.agency_key}:")
+    prefix = request_prefix(case, request.agency_key,
+                            request_round(context.session, case, request.agency_key))
+    suffix = planned.key.removeprefix(f"{prefix}:")
     tell_agency(context.session, context.config, case, request, purpose, context.now,
                 key_suffix=suffix)
 

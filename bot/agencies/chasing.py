@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -9,8 +10,11 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.kernel.actions import ActionArguments, plan_action
 from bot.process.timeline import reminder_at
-from bot.store.models import AgencyRequest, Case, PlannedAction
+from bot.store.models import AgencyRequest, Case, OutboxMessage, PlannedAction
 from bot.store.statuses import PlannedActionStatus
+
+# The end of an agency request's own key: "request" the first time, "round<n>:request" after.
+ASKING = re.compile(r"(round\d+:)?request")
 
 
 class AgencyStep(ActionArguments):
@@ -18,6 +22,26 @@ class AgencyStep(ActionArguments):
 
     agency: str
     escalation: int = 0
+
+
+def request_prefix(case: Case, agency_key: str, request_round: int) -> str:
+    """Return what the keys of one asking of an agency start with (its messages, its chasing).
+
+    The first asking keeps the plain prefix; an agency withdrawn and asked again is a new round
+    with keys of its own, so its old, cancelled reminders and sent request are not found again.
+    """
+    plain = f"{case.reference}:agency:{agency_key}"
+    return plain if request_round <= 1 else f"{plain}:round{request_round}"
+
+
+def request_round(session: Session, case: Case, agency_key: str) -> int:
+    """Return how many times the agency has been asked on the case (the current round)."""
+    plain = f"{case.reference}:agency:{agency_key}:"
+    keys = session.exec(select(OutboxMessage.idempotency_key).where(
+        OutboxMessage.case_id == case.id,
+        col(OutboxMessage.idempotency_key).startswith(plain, autoescape=True),
+    )).all()
+    return max(1, sum(1 for key in keys if ASKING.fullmatch(key.removeprefix(plain))))
 
 
 def plan_chasing(
@@ -28,7 +52,8 @@ def plan_chasing(
     calendar = config.calendar
     rules = config.preset.agency_requests
     stamp = f"{request.due_at:%Y%m%dT%H%M}"
-    prefix = f"{case.reference}:agency:{request.agency_key}"
+    prefix = request_prefix(case, request.agency_key,
+                            request_round(session, case, request.agency_key))
     for number, reminder in enumerate(rules.reminders):
         at = reminder_at(calendar, request.due_at, reminder)
         # A reminder whose moment has passed when the request is made would only be noise.
@@ -57,7 +82,9 @@ def plan_next_escalation(
 ) -> None:
     """Plan the next daily escalation of a request still open after its deadline."""
     assert request.due_at is not None
-    key = f"{case.reference}:agency:{request.agency_key}:escalate:{request.due_at:%Y%m%dT%H%M}"
+    prefix = request_prefix(case, request.agency_key,
+                            request_round(session, case, request.agency_key))
+    key = f"{prefix}:escalate:{request.due_at:%Y%m%dT%H%M}"
     plan_action(session, partnership=case.partnership, case_id=case.id, key=f"{key}:{number}",
                 action_name="agency_escalation",
                 arguments=AgencyStep(agency=request.agency_key, escalation=number),

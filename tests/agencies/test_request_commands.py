@@ -367,3 +367,31 @@ def test_withdrawing_the_last_outstanding_agency_completes_the_returns(tmp_path:
             col(OutboxMessage.idempotency_key).contains("agency_returns_due"))).all()
     assert (returns.status, london(returns.done_at)) == ("done", "Tue 29 Dec 2026 11:00")
     assert case.status == "returns_collected" and overdue == []
+
+
+def test_an_agency_withdrawn_and_added_again_is_asked_and_chased_again(tmp_path: Path) -> None:
+    # Given Oldham ("case_deadline": a late agency gets the case's returns deadline), the
+    # hospital asked on Day 1 and withdrawn on Tuesday 22 December,
+    config_file, engine = decided_case(tmp_path)
+    withdrawn = rrbot(config_file, "withdraw", REFERENCE, "hospital", "--now", "2026-12-22T09:00")
+    assert withdrawn.exit_code == 0, withdrawn.output
+    # when the business manager adds it again the next day (the same deadline as before),
+    added = rrbot(config_file, "add", REFERENCE, "hospital", "--now", "2026-12-23T10:00")
+    assert added.exit_code == 0, added.output
+    assert added.output.strip() == f"{REFERENCE}: hospital open, due Thu 31 Dec 2026 17:00"
+    # then it is asked again and chased like any open request, in a round of its own,
+    step_at(engine, "2026-12-23T10:00", *CHASE_INSTANTS)
+    assert mail_to(engine, "hospital.example") == [
+        ("Mon 21 Dec 2026 14:00", "agency_request"),
+        ("Wed 23 Dec 2026 10:00", "agency_request"),
+        ("Tue 29 Dec 2026 17:00", "agency_reminder"),
+        ("Wed 30 Dec 2026 17:00", "agency_reminder"),
+        ("Thu 31 Dec 2026 09:30", "agency_final_reminder"),
+        ("Mon 04 Jan 2027 09:00", "agency_escalation"),
+        ("Tue 05 Jan 2027 09:00", "agency_escalation"),
+    ]
+    assert len(sent_to(engine, "hospital.example")) == 2 + 5
+    # while the first round's reminders and escalation stay cancelled.
+    first_round = [row for row in chasing(engine, "hospital") if not row[0].startswith("round")]
+    assert first_round and {status for _key, _action, status, _due in first_round} == {
+        "cancelled"}
