@@ -6,6 +6,8 @@ from sqlmodel import select
 
 from bot.agencies.chasing import (
     AgencyStep,
+    missed_day_moved_to,
+    move_chase,
     plan_next_escalation,
     request_prefix,
     request_round,
@@ -44,6 +46,10 @@ def escalate(context: ActionContext, planned: PlannedAction, step: AgencyStep) -
     if found is None:
         return
     case, request = found
+    moved_to = missed_day_moved_to(context.config, planned.due_at, context.now)
+    if moved_to is not None:
+        move_chase(context.session, planned, step, moved_to)
+        return
     tell_escalation(context.session, context.config, case, request, context.now,
                     step.escalation)
     plan_next_escalation(context.session, context.config, case, request, planned.due_at,
@@ -57,6 +63,12 @@ def _chase(
     if found is None:
         return
     case, request = found
+    moved_to = missed_day_moved_to(context.config, planned.due_at, context.now)
+    if moved_to is not None:
+        # A reminder that would now come after the deadline is left to the escalation.
+        if request.due_at is not None and moved_to < request.due_at:
+            move_chase(context.session, planned, step, moved_to)
+        return
     # The outbox key is the planned action's key, so each reminder is sent once.
     prefix = request_prefix(case, request.agency_key,
                             request_round(context.session, case, request.agency_key))

@@ -91,6 +91,31 @@ def plan_next_escalation(
                 due_at=escalation_at(config, after, 1))
 
 
+def missed_day_moved_to(config: Config, due_at: datetime, now: datetime) -> datetime | None:
+    """Return when a chase whose working day passed (the bot was down) goes instead; None: now.
+
+    A chase goes only on the working day it was planned for; one caught up later, at a
+    weekend, on a bank holiday or closure or on a later day, goes on the next working day at
+    its own time, so no agency is chased on a day off or twice in one working day.
+    """
+    calendar = config.calendar
+    today = calendar.local_date(now)
+    if today == calendar.local_date(due_at) and calendar.is_working_day(today):
+        return None
+    clock = due_at.astimezone(calendar.zone).time()
+    if calendar.is_working_day(today) and now < calendar.at(today, clock):
+        return calendar.at(today, clock)
+    return calendar.at(calendar.add_working_days(today, 1), clock)
+
+
+def move_chase(session: Session, planned: PlannedAction, step: AgencyStep,
+               due_at: datetime) -> None:
+    """Plan a chase missed on its working day again for due_at, under a key of that day."""
+    plan_action(session, partnership=planned.partnership, case_id=planned.case_id,
+                key=f"{planned.key}:moved:{due_at:%Y%m%d}", action_name=planned.action,
+                arguments=step, due_at=due_at)
+
+
 def cancel_chasing(session: Session, case: Case, agency_key: str) -> None:
     """Cancel whatever chasing of an agency's request is still pending."""
     prefix = f"{case.reference}:agency:{agency_key}:"
