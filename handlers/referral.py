@@ -7,6 +7,7 @@ from email.message import EmailMessage
 
 from sqlmodel import select
 
+from bot.ballots.views import OPTIONS
 from bot.cases.correspondence import find_case
 from bot.cases.documents import store_document
 from bot.cases.intake import (
@@ -23,7 +24,7 @@ from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment, attachments, sender_address
 from bot.mail.notify import notify
 from bot.store.models import Case, InboundMessage, Milestone
-from bot.store.statuses import InboundStatus, VouchedAs
+from bot.store.statuses import BallotKind, InboundStatus, VouchedAs
 
 name = "referral"
 order = 80
@@ -143,7 +144,9 @@ def _copy_partners(
                decision_due=decision.due_at if decision else None,
                recipient_names=", ".join(person.name for person in members),
                attached=", ".join(found.filename for found in kept),
-               missing=", ".join(FIELD_NAMES[field] for field in missing)))
+               missing=", ".join(FIELD_NAMES[field] for field in missing),
+               vote_choices=[option.label for option in OPTIONS[BallotKind.DECISION]],
+               in_slack=settings.chat.backend == "slack"))
     _done(context, case, "partners_copied")
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.agencies.chasing import AgencyStep, chase_prefix, plan_next_escalation
+from bot.agencies.chasing import (
+    AgencyStep,
+    missed_day_moved_to,
+    move_chase,
+    plan_next_escalation,
+    request_prefix,
+)
 from bot.agencies.contacts import tell_agency, tell_escalation
 from bot.agencies.follow_up import after_submission
 from bot.agencies.requests import CLOSED_STATUSES, request_agencies
@@ -53,6 +59,10 @@ def escalate(context: ActionContext, planned: PlannedAction, step: AgencyStep) -
     if found is None:
         return
     case, request = found
+    moved_to = missed_day_moved_to(context.config, planned.due_at, context.now)
+    if moved_to is not None:
+        move_chase(context.session, planned, step, moved_to)
+        return
     tell_escalation(context.session, context.config, case, request, context.now,
                     step.escalation, purpose=purpose_of(step, "agency_escalation"))
     plan_next_escalation(context.session, context.config, case, request, planned.due_at,
@@ -66,8 +76,14 @@ def _chase(
     if found is None:
         return
     case, request = found
+    moved_to = missed_day_moved_to(context.config, planned.due_at, context.now)
+    if moved_to is not None:
+        # A reminder that would now come after the deadline is left to the escalation.
+        if request.due_at is not None and moved_to < request.due_at:
+            move_chase(context.session, planned, step, moved_to)
+        return
     # The outbox key is the planned action's key, so each reminder is sent once.
-    suffix = planned.key.removeprefix(f"{chase_prefix(case, request.agency_key, step.request)}:")
+    suffix = planned.key.removeprefix(f"{request_prefix(context.session, case, request)}:")
     tell_agency(context.session, context.config, case, request, purpose_of(step, purpose),
                 context.now, key_suffix=suffix)
 

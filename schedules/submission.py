@@ -14,6 +14,7 @@ from bot.kernel.actions import ActionContext, action
 from bot.kernel.events import Event, subscribe
 from bot.kernel.mailbox import MailboxError
 from bot.mail.notify import notify
+from bot.process.working_days import london_time
 from bot.report.submission import (
     CONFIRM_AFTER,
     CONFIRM_ATTEMPTS,
@@ -85,7 +86,8 @@ def confirm(
     waiting = row.status in {OutboxStatus.PENDING, OutboxStatus.SENDING}
     if not waiting and look.looks >= CONFIRM_ATTEMPTS:
         _warn(context.session, context.config, case, context.now, "not_in_sent",
-              f"the report was sent at {row.sent_at} but is not in Sent; check the Sent "
+              f"the report was sent at {london_time(row.sent_at or row.created_at)} but is not"
+              " in Sent; check the Sent "
               "folder and the National Panel's acknowledgement", leads=False)
         return
     # A wait is counted on the same look; a look used up starts the count of waits again.

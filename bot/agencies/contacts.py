@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.agencies.chasing import chase_prefix
+from bot.agencies.chasing import request_prefix
 from bot.agencies.invitation import request_attachments
 from bot.config import Config
 from bot.mail.notify import notify
@@ -26,16 +26,19 @@ def recipients(config: Config, request: AgencyRequest) -> list[Person]:
 
 def tell_agency(
     session: Session, config: Config, case: Case, request: AgencyRequest, purpose: str,
-    now: datetime, key_suffix: str,
+    now: datetime, key_suffix: str, asking: int | None = None,
 ) -> None:
-    """Queue one of the agency emails (request, reminders, receipt, extension) to its people."""
+    """Queue one of the agency emails (request, reminders, receipt, extension) to its people.
+
+    asking is the round the email belongs to (default: the current one).
+    """
     found = config.settings.agency(request.agency_key)
     settings = config.settings
     people = recipients(config, request)
     attachments = request_attachments(config, case, request, found) if (
         purpose == "agency_request") else []
     notify(session, config, purpose, to=[person.email for person in people],
-           key=f"{chase_prefix(case, request.agency_key, request.kind)}:{key_suffix}", now=now,
+           key=f"{request_prefix(session, case, request, asking)}:{key_suffix}", now=now,
            case_id=case.id, attachments=attachments, values=dict(
                agency_name=found.name, case_reference=case.reference, due=request.due_at,
                recipient_names=", ".join(person.name for person in people),
@@ -55,7 +58,7 @@ def tell_escalation(
     senior = found.escalation or found.alternate or found.contacts[0]
     calendar = config.calendar
     notify(session, config, purpose, to=[senior.email], cc=[manager.email],
-           key=f"{chase_prefix(case, request.agency_key, request.kind)}:escalation:{number}:"
+           key=f"{request_prefix(session, case, request)}:escalation:{number}:"
                f"{request.due_at:%Y%m%dT%H%M}",
            now=now, case_id=case.id, values=dict(
                agency_name=found.name, case_reference=case.reference, due=request.due_at,

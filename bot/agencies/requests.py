@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.agencies.chasing import cancel_chasing, plan_chasing
+from bot.agencies.chasing import cancel_chasing, plan_chasing, request_round
 from bot.agencies.contacts import tell_agency, tell_business_manager
 from bot.cases.lifecycle import mark_milestone_done
 from bot.cases.states import TRANSITIONS, transition
@@ -67,7 +67,8 @@ def add_agency(
     if existing is not None:
         session.delete(existing)
         session.flush()
-    return _ask(session, config, case, agency_key, now, actor, late=True)
+    return _ask(session, config, case, agency_key, now, actor, late=True,
+                asked_before=existing is not None)
 
 
 def extend_request(
@@ -208,18 +209,22 @@ def _open_request(session: Session, case: Case, agency_key: str) -> AgencyReques
 def _ask(
     session: Session, config: Config, case: Case, agency_key: str, now: datetime, actor: str,
     late: bool, kind: str = AgencyRequestKind.INFORMATION, due_at: datetime | None = None,
+    asked_before: bool = False,
 ) -> AgencyRequest:
     request = AgencyRequest(
         partnership=case.partnership, case_id=case.id or 0, agency_key=agency_key, kind=kind,
         status=AgencyRequestStatus.OPEN, asked_at=now,
         due_at=due_at or _due(session, config, case, now, late),
     )
+    # An agency withdrawn and asked again is asked in a new round, with keys of its own.
+    asking = request_round(session, case, agency_key, kind) + 1 if asked_before else 1
     session.add(request)
     session.flush()
     audit.record(session, case.partnership, actor, "agency_requested", now, case.id,
-                 agency=agency_key, due=request.due_at, late=late, request=kind)
+                 agency=agency_key, due=request.due_at, late=late, request=kind, round=asking)
     purpose = "agency_request" if kind == AgencyRequestKind.INFORMATION else f"{kind}_request"
-    tell_agency(session, config, case, request, purpose, now, key_suffix="request")
+    tell_agency(session, config, case, request, purpose, now, key_suffix="request",
+                asking=asking)
     plan_chasing(session, config, case, request, now)
     return request
 

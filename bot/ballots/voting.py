@@ -99,8 +99,9 @@ def refuse_vote(
     delivery_key: str,
     ballot_id: int | None = None,
     team_id: str | None = None,
+    told: str | None = None,
 ) -> None:
-    """Audit a click by someone who may not vote and tell them so, politely, once."""
+    """Audit a click by someone who may not vote and tell them so (or told), politely, once."""
     partnership = config.settings.partnership.key
     if receipt_seen(session, delivery_key):
         return
@@ -110,7 +111,7 @@ def refuse_vote(
                  ballot_id=ballot_id, team_id=team_id, reason=reason)
     enqueue_chat(
         session, partnership=partnership, key=f"refusal:{delivery_key}", purpose="vote_refused",
-        payload={"operation": "ephemeral", "user_id": user_id, "text": (
+        payload={"operation": "ephemeral", "user_id": user_id, "text": told or (
             "Sorry, only the nominated leads and deputies of the three statutory partners can"
             " vote on this ballot, so your choice has not been counted. If you should be able"
             " to vote, please ask the partnership's business manager."

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.config import Config
+from bot.process.working_days import london_time
 from bot.store.models import Case, Milestone
 from bot.store.statuses import MilestoneStatus
 
@@ -29,8 +30,11 @@ def case_summaries(session: Session, config: Config, now: datetime) -> list[dict
             "day0": case.day0.isoformat(),
             "day": calendar.working_days_between(case.day0, calendar.local_date(now)),
             "next_milestone": upcoming.key if upcoming else None,
+            "next_milestone_name": upcoming.label if upcoming else None,
             "next_due": upcoming.due_at.astimezone(calendar.zone).isoformat() if upcoming
             else None,
+            # The same instant as people read it, in London time.
+            "next_due_words": london_time(upcoming.due_at, calendar.zone) if upcoming else None,
             "overdue": session.exec(
                 select(Milestone.key).where(Milestone.case_id == case.id,
                                             Milestone.status == MilestoneStatus.OVERDUE)

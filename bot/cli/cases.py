@@ -22,7 +22,7 @@ from bot.cli.common import (
 )
 from bot.commands import cases, records
 from bot.commands.people import OPERATOR
-from bot.mail.render import london_time
+from bot.process.working_days import london_time
 
 AtOption = Annotated[str | None, typer.Option(
     "--at", help="When it happened (ISO 8601; no offset means London time); default: now.")]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bot.ballots.members import PARTNER_LABELS
 from bot.cli.common import (
     CaseArgument,
     RequiredConfig,
@@ -78,7 +79,11 @@ def vote(
     with command_context(loaded, actor, given_at, engine.database) as context:
         result = ballots.cast_vote(context, request)
     closed = f"; the ballot closed: {result.closed_with}" if result.closed_with else ""
-    typer.echo(f"{case}: {result.status} {partner} {choice} by {result.member_name}{closed}")
+    # A later vote for the same organisation replaces its earlier one: say so, or it looks lost.
+    organisation = PARTNER_LABELS.get(partner, partner)
+    replaced = f"; it replaces the {organisation}'s earlier vote" if result.replaced else ""
+    typer.echo(f"{case}: {result.status} {partner} {choice} by {result.member_name}{replaced}"
+               f"{closed}")
 
 
 def reopen(

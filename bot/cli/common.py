@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, InterfaceError, OperationalError
 
 from bot.commands.base import Actor, CommandError, Context
 from bot.config import Config, ConfigError, load_config
@@ -95,10 +95,15 @@ def database_errors(loaded: Config) -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError) as exc:
-        error = exc.orig if exc.orig is not None else exc
-        lines = str(error).strip().splitlines()
-        reason = lines[0] if lines else type(error).__name__
+        reason = _first_line(exc)
         fail(f"database {database_label(loaded)}: {_without_password(loaded, reason)}")
+    except DatabaseError as exc:
+        # Only the bare DatabaseError is a file that is not a database (or a damaged one); its
+        # kinds (a broken constraint, say) are the bot's own faults and keep their traceback.
+        if type(exc) is not DatabaseError:
+            raise
+        fail(f"database {database_label(loaded)}: {_first_line(exc)}; restore the file from"
+             " a backup, or set [database] url to the bot's database")
     except ArgumentError:
         if _parses(database_url(loaded)):
             raise
@@ -118,6 +123,12 @@ def database_errors(loaded: Config) -> Iterator[None]:
             fail(f"mailbox folder {maildir}: cannot create {made}: {exc.strerror or exc};"
                  " set [mailbox.maildir] path to a folder the bot may write")
         raise
+
+
+def _first_line(exc: DatabaseError | InterfaceError) -> str:
+    error = exc.orig if exc.orig is not None else exc
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _sqlite_folder(loaded: Config) -> Path | None:

@@ -30,13 +30,13 @@ from bot.cli.common import (
 from bot.commands.cases import MarkMilestoneDone, OpenCase, mark_milestone_done, open_case
 from bot.commands.people import OPERATOR
 from bot.config import missing_secrets
+from bot.digest.attention import words
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.mailbox import MailboxError, MemoryCursorStore
-from bot.mail.render import london_time
 from bot.process.preset import load_preset, preset_names
 from bot.process.timeline import Timeline, plan
-from bot.process.working_days import LONDON, WorkingCalendar, parse_instant
+from bot.process.working_days import LONDON, WorkingCalendar, london_time, parse_instant
 from bot.service.health import HealthServerError
 from bot.service.wiring import build_engine, open_database, open_mailbox, record_config_load
 from bot.store.db import transaction
@@ -190,8 +190,8 @@ def cases(
     for summary in summaries:
         table.add_row(summary["reference"], str(summary["day"] if summary["day"] is not None
                                                 else "-"),
-                      summary["status"], summary["next_milestone"] or "-",
-                      summary["next_due"] or "-")
+                      words(summary["status"]), summary["next_milestone_name"] or "-",
+                      summary["next_due_words"] or "-")
     console.print(table)
 
 
@@ -221,8 +221,8 @@ def milestone_done(
     done_at = read_instant(at, "--at")
     engine = _engine(config, done_at)
     with command_context(engine.config, OPERATOR, done_at, engine.database) as context:
-        mark_milestone_done(context, MarkMilestoneDone(case, key, done_at))
-    console.print(f"{case}: {key} done", markup=False)
+        done = mark_milestone_done(context, MarkMilestoneDone(case, key, done_at))
+    console.print(f"{case}: {done.label or key} done at {london_time(done_at)}", markup=False)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from bot.commands.base import Context
 from bot.commands.people import business_manager_at_cli
 from bot.config import Config
 from bot.kernel.mailbox import MailboxError, MemoryCursorStore, Refiling
-from bot.mail.render import london_time
+from bot.process.working_days import london_time
 from bot.service.wiring import open_mailbox
 
 quarantine_app = typer.Typer(help="Mail the bot set aside for the business manager.",

@@ -19,6 +19,7 @@ from bot.cli.common import (
 )
 from bot.commands import report
 from bot.commands.people import OPERATOR
+from bot.process.working_days import london_time
 
 report_app = typer.Typer(help="The Rapid Review report and its submission.", no_args_is_help=True)
 
@@ -70,7 +71,8 @@ def hold(config: RequiredConfig, case: CaseArgument,
     with command_context(loaded, OPERATOR, held_at) as context:
         held = report.hold_submission(context, report.HoldSubmission(case, hold_until))
     waiting = "the queued submission waits" if held.queued_waits else "a submission will wait"
-    console.print(f"{case}: submission held until {until} ({waiting})", markup=False)
+    console.print(f"{case}: submission held until {london_time(held.until)} ({waiting})",
+                  markup=False)
 
 
 @report_app.command("submit")

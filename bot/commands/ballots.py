@@ -34,6 +34,8 @@ from bot.store.statuses import BallotStatus
 MEMBERS_ONLY = ("Sorry, only the nominated leads and deputies of the three statutory partners can"
                 " vote on this ballot, so your choice has not been counted.")
 MANAGER_ONLY = "Sorry, only the partnership's business manager can do that with a ballot."
+NO_SUCH_BALLOT = ("Sorry, that ballot could not be found, so your choice has not been counted;"
+                  " please vote on the ballot's latest message in the channel.")
 
 
 class VoteSource(StrEnum):
@@ -136,11 +138,14 @@ class BallotReopened:
 def begin_vote(context: Context, request: BeginVote) -> VoteStart:
     """Check a member may vote on the ballot and say what to ask them next."""
     session = context.session
-    ballot = session.get(Ballot, request.ballot_id) if request.ballot_id else None
-    if context.actor.member is None or ballot is None:
-        reason = _refusal_reason(context) if context.actor.member is None else "no ballot"
-        _refuse_voter(context, reason, request.delivery_key,
+    ballot = _stored_ballot(context, request.ballot_id)
+    if context.actor.member is None:
+        _refuse_voter(context, _refusal_reason(context), request.delivery_key,
                       ballot.id if ballot else None, request.workspace)
+    # A member's click on a ballot that is not there (a stale or altered button) is refused.
+    if ballot is None:
+        _refuse_voter(context, "no ballot", request.delivery_key, None, request.workspace,
+                      NO_SUCH_BALLOT)
     if receipt_seen(session, request.delivery_key):
         return VoteStart("duplicate", ballot.id or 0)
     remember_receipt(session, context.config.settings.partnership.key,
@@ -194,8 +199,17 @@ def reopen_ballot(context: Context, request: ReopenBallot) -> BallotReopened:
     return BallotReopened(case.reference, request.kind, opened.id or 0, opened.closes_at)
 
 
+def _stored_ballot(context: Context, ballot_id: int | None) -> Ballot | None:
+    # Row ids are positive 64-bit integers; a larger one would overflow the database's type.
+    if ballot_id is None or not 0 < ballot_id < 2**63:
+        return None
+    return context.session.get(Ballot, ballot_id)
+
+
 def _ballot_id(context: Context, ballot: int | OpenBallotOnCase) -> int:
     if isinstance(ballot, int):
+        if _stored_ballot(context, ballot) is None:
+            raise CommandError(NO_SUCH_BALLOT)
         return ballot
     case = case_named(context, ballot.case_reference)
     found = ballot_for_case(context.session, case, ballot.kind)
@@ -222,11 +236,11 @@ def _refusal_reason(context: Context) -> str:
 
 
 def _refuse_voter(context: Context, reason: str, delivery_key: str, ballot_id: int | None,
-                  workspace: str | None) -> NoReturn:
+                  workspace: str | None, told: str = MEMBERS_ONLY) -> NoReturn:
     # In chat the refusal is audited as a refused vote and told to the person alone, once.
     if context.actor.via is Interface.CHAT and context.actor.chat_user is not None:
         refuse_vote(context.session, context.config, context.actor.chat_user,
                             context.now, reason=reason, delivery_key=delivery_key,
-                            ballot_id=ballot_id, team_id=workspace)
-        raise NotAllowed(MEMBERS_ONLY)
-    refuse(context, "vote", MEMBERS_ONLY)
+                            ballot_id=ballot_id, team_id=workspace, told=told)
+        raise NotAllowed(told)
+    refuse(context, "vote", told)

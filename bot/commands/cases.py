@@ -52,6 +52,8 @@ class MilestoneDone:
 
     case_reference: str
     milestone_key: str
+    # The milestone's name, as people know it.
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,10 @@ def mark_milestone_done(context: Context, request: MarkMilestoneDone) -> Milesto
     require(context, MANAGERS, "milestone-done", MANAGER_ONLY)
     case = case_named(context, request.case_reference)
     with domain_errors():
-        lifecycle.mark_milestone_done(context.session, context.config, case,
-                                      request.milestone_key, request.done_at,
-                                      actor=context.actor.who)
-    return MilestoneDone(case.reference, request.milestone_key)
+        done = lifecycle.mark_milestone_done(context.session, context.config, case,
+                                             request.milestone_key, request.done_at,
+                                             actor=context.actor.who)
+    return MilestoneDone(case.reference, request.milestone_key, done.label)
 
 
 def case_status(context: Context, reference: str | None = None) -> list[CaseStanding]:

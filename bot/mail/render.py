@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.process.working_days import LONDON
+from bot.process.working_days import london_time
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -22,12 +21,6 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
-
-
-def london_time(instant: datetime) -> str:
-    """Show an instant to people: "16:00 on Wednesday 13 January 2027" in London time."""
-    local = instant.astimezone(LONDON)
-    return f"{local:%H:%M} on {local:%A} {local.day} {local:%B %Y}"
 
 
 @lru_cache(maxsize=4)

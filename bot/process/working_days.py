@@ -139,6 +139,16 @@ def short_time(instant: datetime, calendar: WorkingCalendar) -> str:
     return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
 
 
+def london_time(instant: datetime, zone: ZoneInfo = LONDON) -> str:
+    """Show an instant to people in words, in London time: "16:00 on Wednesday 13 January 2027".
+
+    The one way an instant is written for a person (email, chat, the command line): never ISO
+    8601 or UTC.
+    """
+    local = as_aware(instant).astimezone(zone)
+    return f"{local:%H:%M} on {local:%A} {local.day} {local:%B %Y}"
+
+
 # The years an instant given by a person may fall in.
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 

@@ -21,6 +21,7 @@ from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment
 from bot.mail.notify import notify
 from bot.process.preset import SUBMISSION_KEY
+from bot.process.working_days import london_time
 from bot.store.models import Ballot, Case, Document, Milestone, OutboxMessage, Vote
 from bot.store.statuses import BallotKind, CaseStatus, OutboxStatus
 
@@ -146,7 +147,7 @@ def queue_submission(
     late = now > cutoff
     if late and not late_go_ahead:
         raise SubmissionRefused(
-            f"{case.reference}: the cut-off passed at {cutoff.isoformat()}; the business "
+            f"{case.reference}: the cut-off passed at {london_time(cutoff)}; the business "
             "manager must give the go-ahead (rrbot report submit --late)")
     settings = config.settings
     votes = session.exec(select(Vote).where(Vote.ballot_id == ballot.id)
@@ -207,8 +208,8 @@ def hold_submission(
     cutoff = _cutoff(session, case)
     if until >= cutoff:
         raise SubmissionRefused(
-            f"{case.reference}: a hold until {until.isoformat()} ends at or after the cut-off "
-            f"({cutoff.isoformat()}), when the report may no longer go")
+            f"{case.reference}: a hold until {london_time(until)} ends at or after the cut-off"
+            f" ({london_time(cutoff)}), when the report may no longer go")
     case.submission_hold_until = until
     session.add(case)
     queued = _waiting_submission(session, case)

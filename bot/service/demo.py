@@ -48,6 +48,7 @@ PURPOSES = {
     "milestone_reminder": "reminded of a deadline", "milestone_overdue": "warned: overdue",
     "digest": "sent the daily digest", "weekly_summary": "sent the weekly summary",
     "ballot_alert": "alerted about a ballot", "incomplete_referral": "flagged the form",
+    "vote_unclear": "told how to vote by reply",
 }
 
 

@@ -367,3 +367,58 @@ def test_withdrawing_the_last_outstanding_agency_completes_the_returns(tmp_path:
             col(OutboxMessage.idempotency_key).contains("agency_returns_due"))).all()
     assert (returns.status, london(returns.done_at)) == ("done", "Tue 29 Dec 2026 11:00")
     assert case.status == "returns_collected" and overdue == []
+
+
+def test_an_agency_withdrawn_and_added_again_is_asked_and_chased_again(tmp_path: Path) -> None:
+    # Given Oldham ("case_deadline": a late agency gets the case's returns deadline), the
+    # hospital asked on Day 1 and withdrawn on Tuesday 22 December,
+    config_file, engine = decided_case(tmp_path)
+    withdrawn = rrbot(config_file, "withdraw", REFERENCE, "hospital", "--now", "2026-12-22T09:00")
+    assert withdrawn.exit_code == 0, withdrawn.output
+    # when the business manager adds it again the next day (the same deadline as before),
+    added = rrbot(config_file, "add", REFERENCE, "hospital", "--now", "2026-12-23T10:00")
+    assert added.exit_code == 0, added.output
+    assert added.output.strip() == f"{REFERENCE}: hospital open, due Thu 31 Dec 2026 17:00"
+    # then it is asked again and chased like any open request, in a round of its own,
+    step_at(engine, "2026-12-23T10:00", *CHASE_INSTANTS)
+    assert mail_to(engine, "hospital.example") == [
+        ("Mon 21 Dec 2026 14:00", "agency_request"),
+        ("Wed 23 Dec 2026 10:00", "agency_request"),
+        ("Tue 29 Dec 2026 17:00", "agency_reminder"),
+        ("Wed 30 Dec 2026 17:00", "agency_reminder"),
+        ("Thu 31 Dec 2026 09:30", "agency_final_reminder"),
+        ("Mon 04 Jan 2027 09:00", "agency_escalation"),
+        ("Tue 05 Jan 2027 09:00", "agency_escalation"),
+    ]
+    assert len(sent_to(engine, "hospital.example")) == 2 + 5
+    # while the first round's reminders and escalation stay cancelled.
+    first_round = [row for row in chasing(engine, "hospital") if not row[0].startswith("round")]
+    assert first_round and {status for _key, _action, status, _due in first_round} == {
+        "cancelled"}
+
+
+@pytest.mark.parametrize(("back", "expected"), [
+    # Down from Tuesday 5 January to Saturday 9 January: nothing at the weekend; the missed
+    # second escalation goes at 09:00 on Monday 11 January, the third on Tuesday.
+    (("2027-01-09T10:00", "2027-01-10T12:00"),
+     ["Mon 04 Jan 2027 09:00", "Mon 11 Jan 2027 09:00", "Tue 12 Jan 2027 09:00"]),
+    # Down until 10:00 on Wednesday 6 January: the missed escalation does not go that day
+    # beside Wednesday's own, but at 09:00 on Thursday, once, and the next on Friday.
+    (("2027-01-06T10:00", "2027-01-06T15:00", "2027-01-07T09:00", "2027-01-08T09:00"),
+     ["Mon 04 Jan 2027 09:00", "Thu 07 Jan 2027 09:00", "Fri 08 Jan 2027 09:00"]),
+])
+def test_catching_up_after_downtime_escalates_once_a_working_day_and_never_on_a_day_off(
+    tmp_path: Path, back: tuple[str, ...], expected: list[str]
+) -> None:
+    # Given the GP, asked on Day 1, chased to its deadline and escalated on Monday 4 January,
+    _config_file, engine = decided_case(tmp_path)
+    step_at(engine, *CHASE_INSTANTS[:4])
+    # when the bot is down from then until a later instant and steps again,
+    step_at(engine, *back, "2027-01-11T09:00", "2027-01-11T12:00", "2027-01-12T09:00")
+    # then each escalation goes at 09:00 on a working day, one a day, none missed twice.
+    escalated = [at for at, purpose in mail_to(engine, "gp.example")
+                 if purpose == "agency_escalation"]
+    assert escalated[:3] == expected
+    days = [at[:15] for at in escalated]
+    assert len(days) == len(set(days))
+    assert not any(at.startswith(("Sat", "Sun")) for at in escalated)

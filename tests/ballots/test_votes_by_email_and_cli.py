@@ -190,3 +190,26 @@ def test_a_signoff_ballot_with_changes_requested_is_not_reopened_on_the_same_ver
     assert result.exit_code == 2
     assert "a new version (`rrbot report add`) opens a new sign-off ballot" in result.output
     assert harness.ballot(reference, "signoff").id == ballot_id
+
+
+def test_rrbot_vote_says_when_a_vote_replaced_the_organisations_earlier_one(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Given the police lead's phone vote recorded on an open decision ballot,
+    reference = harness.open_case()
+    config_file = harness_config_file(tmp_path, harness)
+    command = ["vote", reference, "--config", str(config_file), "--ballot", "decision",
+               "--partner", "police", "--evidence", "Phone call, noted by SE"]
+    first = CliRunner().invoke(app, [*command, "--member", "Chris Superintendent",
+                                     "--choice", "rapid_review", "--rationale", "Serious harm.",
+                                     "--now", "2026-12-21T10:10"])
+    assert first.exit_code == 0, first.output
+    assert "replaces" not in first.output
+    # when the police deputy's different vote is recorded later,
+    second = CliRunner().invoke(app, [*command, "--member", "Robin Inspector",
+                                      "--choice", "more_information", "--rationale", "Wait.",
+                                      "--now", "2026-12-21T11:10"])
+    # then the business manager is told it replaced the police's earlier vote.
+    assert second.exit_code == 0, second.output
+    assert second.output.strip() == (f"{reference}: counted police more_information by Robin"
+                                     " Inspector; it replaces the Police's earlier vote")

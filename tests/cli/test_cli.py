@@ -149,3 +149,45 @@ def test_a_sqlite_folder_that_cannot_be_made_is_one_line(
         f" {tmp_path}/not-a-folder/db: Not a directory; set [database] url to a folder the bot"
         " may write"
     ], completed.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["tick", "--now", "2027-06-01T10:00"], ["cases"], ["db", "upgrade"], ["audit", "verify"],
+    ["request", "list", "RR-2026-001"], ["report", "submit", "RR-2026-001"],
+    ["reopen-ballot", "RR-2026-001", "--ballot", "decision"], ["run"],
+])
+def test_a_sqlite_file_that_is_not_a_database_is_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # Given a config whose SQLite file holds something else (a damaged copy, say),
+    (tmp_path / "rrbot.sqlite3").write_bytes(b"this is not a database\n" * 200)
+    config = _config_with_database(tmp_path, "sqlite:///rrbot.sqlite3")
+    # when a command opens the database,
+    result = RUNNER.invoke(app, [*command, "--config", str(config)])
+    # then it exits 2 with one line naming the file and what to do, not a traceback.
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.strip().splitlines() == [
+        f"database sqlite:///{tmp_path}/rrbot.sqlite3: file is not a database; restore the"
+        " file from a backup, or set [database] url to the bot's database"]
+
+
+def test_cases_and_milestone_done_show_names_and_london_time_in_words(tmp_path: Path) -> None:
+    # Given a case opened on Thursday 14 January 2027,
+    config = str(_config_with_database(tmp_path, "sqlite:///rrbot.sqlite3"))
+    opened = RUNNER.invoke(app, ["case", "open", "--config", config,
+                                 "--start", "2027-01-14T10:00", "--now", "2027-01-14T10:01"])
+    assert opened.exit_code == 0, opened.output
+    # when the business manager lists the cases and records a milestone done in summer time,
+    listing = RUNNER.invoke(app, ["cases", "--config", config, "--now", "2027-01-14T11:00"])
+    done = RUNNER.invoke(app, ["milestone-done", "--config", config, "RR-2027-001",
+                               "acknowledge", "--at", "2027-06-01T10:00"])
+    # then each shows the milestone's name and the time in London, in words, never ISO or keys.
+    assert listing.exit_code == 0, listing.output
+    assert "Acknowledge the referral to the referrer" in listing.output
+    assert "17:00 on Friday 15 January 2027" in listing.output
+    assert "Awaiting decision" in listing.output
+    assert "+00:00" not in listing.output and "awaiting_decision" not in listing.output
+    assert done.output.strip() == (
+        "RR-2027-001: Acknowledge the referral to the referrer done at 10:00 on Tuesday 1 June"
+        " 2027")

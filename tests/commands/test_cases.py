@@ -33,7 +33,8 @@ def test_a_case_is_opened_by_hand_by_the_operator_only(world: World) -> None:
 def test_a_milestone_is_marked_done_by_the_business_manager(world: World) -> None:
     done = world.run(world.manager, mark_milestone_done,
                      MarkMilestoneDone(REFERENCE, "notify_national_panel", MONDAY), MONDAY)
-    assert done == MilestoneDone(REFERENCE, "notify_national_panel")
+    assert done == MilestoneDone(REFERENCE, "notify_national_panel",
+                                 "Local authority notifies the National Panel (online form)")
     assert len(world.audit("milestone_done")) == 1
     refused = world.run(world.actor(POLICE_LEAD), mark_milestone_done,
                         MarkMilestoneDone(REFERENCE, "notify_national_panel", MONDAY), MONDAY)

@@ -60,7 +60,10 @@ def test_a_held_submission_is_released_by_submit(decided: World) -> None:
     # a hold past the cut-off is refused, and one before it is taken;
     late_hold = decided.run(decided.manager, hold_submission, HoldSubmission(
         REFERENCE, parse_instant("2027-01-13T16:30")), REPORT_AT)
-    assert "at or after the cut-off" in str(late_hold)
+    # (the cut-off named in London time, in words),
+    assert str(late_hold) == (
+        f"{REFERENCE}: a hold until 16:30 on Wednesday 13 January 2027 ends at or after the"
+        " cut-off (16:00 on Wednesday 13 January 2027), when the report may no longer go")
     until = parse_instant("2027-01-13T10:00")
     held = decided.run(decided.manager, hold_submission, HoldSubmission(REFERENCE, until),
                        REPORT_AT)

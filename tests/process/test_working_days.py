@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from bot.process.preset import Preset, load_preset
 from bot.process.timeline import add_months, plan
-from bot.process.working_days import LONDON, WorkingCalendar, WorkingHours, parse_instant
+from bot.process.working_days import (
+    LONDON,
+    WorkingCalendar,
+    WorkingHours,
+    london_time,
+    parse_instant,
+)
 
 CALENDAR = WorkingCalendar()
 
@@ -262,3 +268,16 @@ def test_a_step_counted_before_another_moves_with_a_date_set_by_hand() -> None:
                                   "before": "local_review_publication", "months": 1}
     with pytest.raises(ValueError, match="'before' takes working_days"):
         Preset.model_validate(document)
+
+
+@pytest.mark.parametrize(("instant", "words"), [
+    # A 16:00 cut-off in British Summer Time is stored as 15:00 UTC.
+    ("2027-06-11T15:00:00+00:00", "16:00 on Friday 11 June 2027"),
+    ("2027-01-21T17:00:00+00:00", "17:00 on Thursday 21 January 2027"),
+    # The last instant of summer time, and the first of winter time, an hour later in UTC.
+    ("2027-10-31T00:59:00+00:00", "01:59 on Sunday 31 October 2027"),
+    ("2027-10-31T01:00:00+00:00", "01:00 on Sunday 31 October 2027"),
+])
+def test_an_instant_is_shown_to_people_in_london_time_in_words(instant: str, words: str) -> None:
+    # Given an instant in UTC, when it is shown to a person, then it is London time in words.
+    assert london_time(datetime.fromisoformat(instant)) == words

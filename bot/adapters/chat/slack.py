@@ -233,7 +233,7 @@ def build_app(
         action = body["actions"][0]
         user = _user(team_id, body)
         ballot_id_text, _, choice = str(action.get("value", "")).partition(":")
-        ballot_id = int(ballot_id_text) if ballot_id_text.isdigit() else None
+        ballot_id = _ballot_number(ballot_id_text)
         stamp = action.get("action_ts", "")
         delivery = f"slack-action:{user.user_id}:{stamp}:{action['action_id']}"
         reply = interactions.vote_clicked(user, ballot_id, choice, delivery, clock())
@@ -244,12 +244,16 @@ def build_app(
 
     @app.view(RATIONALE_CALLBACK)
     def on_rationale(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        try:
+            metadata = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            metadata = {}
+        if not isinstance(metadata, dict):
+            metadata = {}
         rationale = (((view.get("state") or {}).get("values") or {}).get("rationale") or {}) \
             .get("text", {}).get("value") or ""
-        ballot_id = metadata.get("ballot_id")
         reply = interactions.rationale_given(
-            _user(team_id, body), int(ballot_id) if ballot_id is not None else None,
+            _user(team_id, body), _ballot_number(str(metadata.get("ballot_id", ""))),
             str(metadata.get("choice", "")), rationale, f"slack-view:{view['id']}", clock())
         if reply.error:
             ack(response_action="errors", errors={"rationale": reply.error})
@@ -275,6 +279,16 @@ def _vote_action_pattern() -> Any:
     import re
 
     return re.compile(f"^{re.escape(VOTE_ACTION_PREFIX)}[a-z_]+$")
+
+
+def _ballot_number(text: str) -> int | None:
+    """Read a ballot id from a button or form; anything not a stored row's id is None."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    # Row ids are positive 64-bit integers; a larger number is no ballot (and no database's).
+    return number if 0 < number < 2**63 else None
 
 
 def _header(req: BoltRequest, name: str) -> str | None:

@@ -67,7 +67,10 @@ class MaildirMailbox:
     def _maildir(self, folder: str) -> mailbox.Maildir:
         """Open (creating if needed) the Maildir for a folder name."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            # A crash can leave a folder half-made (sent/ without cur/): complete it, as the
+            # standard library only makes the three directories of a folder that is not there.
+            for subdir in ("tmp", "new", "cur"):
+                (self.path / folder / subdir).mkdir(parents=True, exist_ok=True)
             return mailbox.Maildir(str(self.path / folder), factory=None, create=True)
         except OSError as error:
             raise MailboxError(

@@ -129,3 +129,40 @@ def test_extend_and_add_agency_are_for_the_business_manager_only(
     assert bad == "Not done: no agency 'nowhere' is configured"
     usage = harness.command(MANAGER, "extend RR-2026-001").body
     assert usage.startswith("Usage:")
+
+
+def action_body(value: str) -> str:
+    payload = {
+        "type": "block_actions", "team": {"id": "T0000000000", "domain": "example"},
+        "user": {"id": POLICE_LEAD, "team_id": "T0000000000"}, "api_app_id": "A1",
+        "token": "legacy", "trigger_id": "1.2.3", "container": {"type": "message"},
+        "actions": [{"type": "button", "action_id": "vote:rapid_review", "block_id": "ballot:1",
+                     "value": value, "action_ts": f"1766000000.{abs(hash(value)) % 10**6:06d}"}],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def modal_body(ballot_id: object) -> str:
+    return vote_body(0).replace(
+        urlencode({"x": '"ballot_id": 0'})[2:], urlencode({"x": f'"ballot_id": {ballot_id}'})[2:])
+
+
+@pytest.mark.parametrize("ballot_id", ["99999999999999999999999", "424242", "abc", "-1", "１"])
+def test_a_vote_on_a_ballot_id_that_is_not_there_is_refused_politely(
+    harness: Harness, ballot_id: str
+) -> None:
+    # Given an open ballot,
+    harness.open_case()
+    before = counts(harness)
+    # when a member's click or form names a ballot id out of range, unknown or not a number,
+    clicked = harness.send(action_body(f"{ballot_id}:rapid_review"))
+    submitted = harness.send(modal_body(json.dumps(ballot_id)))
+    # then Slack gets 200, the member is told politely, and no vote is counted.
+    assert (clicked.status, submitted.status) == (200, 200), (clicked.body, submitted.body)
+    assert "could not be found" in submitted.body
+    harness.step()
+    [notice] = harness.slack.state.named("chat.postEphemeral")
+    assert notice.arguments["user"] == POLICE_LEAD
+    assert notice.arguments["text"].startswith("Sorry, that ballot could not be found")
+    assert harness.slack.state.named("views.open") == []
+    assert counts(harness)[0] == before[0]

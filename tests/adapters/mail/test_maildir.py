@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from unittest import mock
 
@@ -89,3 +92,27 @@ def test_check_creates_the_folders(tmp_path: Path) -> None:
 
     assert [line.split(":")[0] for line in lines] == ["inbox", "processed", "quarantine", "sent"]
     assert all((tmp_path / "fresh" / folder / "new").is_dir() for folder in ("inbox", "sent"))
+
+
+def test_a_folder_half_made_by_a_crash_is_completed(tmp_path: Path) -> None:
+    # Given a mailbox whose sent/ and processed/ a crash left without cur/ (and tmp/, new/),
+    root = tmp_path / "mail"
+    (root / "sent" / "tmp").mkdir(parents=True)
+    (root / "processed").mkdir()
+    (root / "inbox" / "new").mkdir(parents=True)
+    mailbox = MaildirMailbox(root, name="bot@partnership.test")
+    (root / "inbox" / "new" / "1700000000.P1Q1.host").write_bytes(
+        make_message("Here", "a@council.test", "bot@partnership.test"))
+    # when the bot sends, looks in Sent and files a message as it does every step,
+    outgoing = message_from_bytes(make_message("Out", "bot@partnership.test", "a@council.test",
+                                               "<out.1@partnership.test>"), policy=default)
+    assert isinstance(outgoing, EmailMessage)
+    mailbox.send(outgoing)
+    [mail] = list(mailbox.fetch_new())
+    mailbox.mark_processed(mail.server_id, "Processed")
+    # then each works, the folders are completed, and the message is where it belongs.
+    assert mailbox.find_sent("<out.1@partnership.test>")
+    assert all((root / folder / subdir).is_dir() for folder in ("inbox", "sent", "processed")
+               for subdir in ("tmp", "new", "cur"))
+    assert [name.split(":")[0] for name in os.listdir(root / "processed" / "new")] == [
+        mail.server_id]
