@@ -365,11 +365,18 @@ class Dispatcher:
 
 
 def _held_for_sending(session: Session, claim: Claim) -> OutboxMessage | None:
-    """Lock a claimed row for its send; None if another process has it or it has gone."""
+    """Lock a claimed row for its send; None if another process has sent it or it has gone.
+
+    The lock is waited for, not skipped: on PostgreSQL another process's claim query keeps a
+    lock on a row it read before our claim committed and then found claimed, until its own
+    claim commits a moment later. Skipping that row left it 'sending' for the whole lease.
+    A process that took the row over and is sending it holds the lock until it has marked
+    it sent, so the wait ends with the row no longer 'sending' and it is not sent twice.
+    """
     return session.exec(
         select(OutboxMessage)
         .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == OutboxStatus.SENDING)
-        .with_for_update(skip_locked=True)
+        .with_for_update()
     ).first()
 
 
