@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from bot.agencies.chasing import cancel_chasing, plan_chasing
 from bot.agencies.contacts import tell_agency, tell_business_manager
+from bot.agencies.meeting import cancel_meeting
 from bot.cases.lifecycle import mark_milestone_done
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
@@ -231,6 +232,9 @@ def _close(
     cancel_chasing(session, case, request.agency_key)
     audit.record(session, case.partnership, actor, "agency_request_closed", at, case.id,
                  agency=request.agency_key, status=status, evidence=evidence)
+    # An agency withdrawn, or with no involvement, is taken off the meeting's invitation.
+    if status != AgencyRequestStatus.RETURNED:
+        cancel_meeting(session, config, case, request.agency_key, at)
     statuses = set(session.exec(select(AgencyRequest.status).where(
         AgencyRequest.case_id == case.id)).all())
     # The returns are in when none is still open and at least one agency answered: a last

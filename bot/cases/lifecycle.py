@@ -123,7 +123,9 @@ def mark_milestone_done(
     restarted = (key == NOTIFICATION_KEY
                  and config.preset.clock_starts == "national_panel_notified"
                  and _restart_clock(session, config, case, at, actor))
-    _replan(session, config, case)
+    moved = _replan(session, config, case)
+    if moved:
+        publish("milestones_moved", session, config, case, at, moved=moved)
     # What is planned from the new dates outside the milestones (the submission's warnings)
     # moves with them.
     if restarted:
@@ -151,7 +153,9 @@ def _restart_clock(
     return True
 
 
-def _replan(session: Session, config: Config, case: Case) -> None:
+def _replan(session: Session, config: Config, case: Case) -> list[str]:
+    """Re-date every pending milestone from the plan; return the keys of those that moved."""
+    moved = []
     milestones = session.exec(select(Milestone).where(Milestone.case_id == case.id)).all()
     done = {m.key: m.done_at for m in milestones if m.status == MilestoneStatus.DONE and m.done_at}
     case_plan = plan(config.preset, config.calendar, case.clock_start, done)
@@ -161,5 +165,7 @@ def _replan(session: Session, config: Config, case: Case) -> None:
             milestone.due_at = case_plan.due(milestone.key)
             milestone.day = case_plan.get(milestone.key).day
             session.add(milestone)
+            moved.append(milestone.key)
     session.flush()
     schedule_milestone_actions(session, config, case)
+    return moved

@@ -27,6 +27,8 @@ EVENTS = {
     "case_decided": "the partners decided; `decision` is rapid_review, no_further_action, ...",
     "report_signed_off": "a report version met the sign-off quorum; `report_sha256`",
     "clock_restarted": "Day 0 moved (Doncaster: to the National Panel notification)",
+    "milestones_moved": "pending milestones were re-dated; `moved` lists their keys",
+    "case_closed": "the case ended (closed); what was planned ahead for it is cancelled",
 }
 
 

@@ -44,6 +44,9 @@ class Attachment:
     content: bytes
     maintype: str = "application"
     subtype: str = "octet-stream"
+    # An iCalendar method (REQUEST, CANCEL) makes the file a meeting message: it goes inside
+    # the multipart/alternative as text/calendar with that method, where Outlook looks for it.
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,10 @@ def enqueue_mail(
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
-    for attachment in attachments:
+    for meeting in [attachment for attachment in attachments if attachment.method]:
+        message.add_alternative(meeting.content.decode("utf-8"), subtype="calendar",
+                                params={"method": meeting.method or ""})
+    for attachment in [attachment for attachment in attachments if not attachment.method]:
         message.add_attachment(
             attachment.content, maintype=attachment.maintype, subtype=attachment.subtype,
             filename=attachment.filename,

@@ -16,6 +16,7 @@ from bot.process.working_days import parse_instant
 from bot.store.db import make_engine, transaction
 from bot.store.migrate import upgrade
 from bot.store.models import OutboxMessage
+from tests.engine.simulation import run_together
 
 # Forked children start at once and inherit the imported bot; each makes its own engine.
 FORK = multiprocessing.get_context("fork")
@@ -79,16 +80,7 @@ def test_two_processes_send_every_outbox_row_within_one_sweep_of_its_time(
     barrier = FORK.Barrier(2)
     children = [FORK.Process(target=sweep_in_lockstep, args=(postgres_url, instants, barrier))
                 for _ in range(2)]
-    for child in children:
-        child.start()
-    for child in children:
-        child.join(timeout=600)
-    hung = [child for child in children if child.exitcode is None]
-    for child in hung:
-        child.kill()
-        child.join()
-    assert not hung, "a sweeping child hung"
-    assert [child.exitcode for child in children] == [0, 0]
+    assert run_together(children, 600) == [0, 0], "a sweeping child failed or hung"
     # then every row was sent, none later than one sweep after it fell due.
     with transaction(database) as session:
         rows = session.exec(select(OutboxMessage)).all()
