@@ -295,6 +295,8 @@ class ServiceSettings(Strict):
     health_port: int = Field(default=8765, ge=0, le=65535)
     sweep_seconds: int = Field(default=60, ge=1, le=3600)
     outbox_lease_seconds: int = Field(default=60, ge=1, le=3600)
+    mailbox_stale_minutes: float = Field(default=15, gt=0, le=1440)
+    alert_email: str | None = Field(default=None, pattern=EMAIL_PATTERN)
 
 
 class NationalPanelSettings(Strict):

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from bot.agencies.chasing import cancel_chasing, plan_chasing, request_round
 from bot.agencies.contacts import tell_agency, tell_business_manager
+from bot.agencies.meeting import cancel_meeting
 from bot.cases.lifecycle import mark_milestone_done
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
@@ -260,6 +261,10 @@ def _close(
     audit.record(session, case.partnership, actor, "agency_request_closed", at, case.id,
                  agency=request.agency_key, status=status, evidence=evidence,
                  request=request.kind)
+    # An agency withdrawn, or with no involvement, is taken off the meeting's invitation.
+    if request.kind == AgencyRequestKind.INFORMATION and status in {
+            AgencyRequestStatus.WITHDRAWN, AgencyRequestStatus.NO_INVOLVEMENT}:
+        cancel_meeting(session, config, case, request.agency_key, at)
     statuses = set(session.exec(select(AgencyRequest.status).where(
         AgencyRequest.case_id == case.id, AgencyRequest.kind == request.kind)).all())
     information = request.kind == AgencyRequestKind.INFORMATION

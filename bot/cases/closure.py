@@ -11,6 +11,7 @@ from bot.cases.lifecycle import mark_milestone_done, replan
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
 from bot.kernel import audit
+from bot.kernel.events import publish
 from bot.store.models import Case, Milestone, PlannedAction
 from bot.store.statuses import CaseStatus, MilestoneStatus, PlannedActionStatus
 
@@ -73,6 +74,8 @@ def close_case(
     transition(session, case, CaseStatus.CLOSED, actor, now)
     audit.record(session, case.partnership, actor, "case_closed", now, case.id,
                  reason=case.close_reason, cancelled_actions=cancelled)
+    # What was planned ahead for the case outside the bot (the meeting) is cancelled too.
+    publish("case_closed", session, config, case, now)
 
 
 def commission_local_review(
@@ -120,7 +123,7 @@ def set_milestone_date(
     session.flush()
     audit.record(session, case.partnership, actor, "milestone_dated", now, case.id,
                  milestone=key, previous=previous, due=due)
-    replan(session, config, case)
+    replan(session, config, case, now, dated_by_hand=key if previous != due else None)
     return milestone
 
 

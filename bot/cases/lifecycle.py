@@ -127,7 +127,7 @@ def mark_milestone_done(
     restarted = (key == NOTIFICATION_KEY
                  and config.preset.clock_starts == "national_panel_notified"
                  and _restart_clock(session, config, case, at, actor))
-    _replan(session, config, case)
+    replan(session, config, case, at)
     # What is planned from the new dates outside the milestones (the submission's warnings)
     # moves with them.
     if restarted:
@@ -155,12 +155,22 @@ def _restart_clock(
     return True
 
 
-def replan(session: Session, config: Config, case: Case) -> None:
-    """Re-date the pending milestones from what is done and set by hand; move their actions."""
-    _replan(session, config, case)
+def replan(
+    session: Session, config: Config, case: Case, at: datetime, dated_by_hand: str | None = None
+) -> None:
+    """Re-date the pending milestones from what is done and set by hand; move their actions.
+
+    dated_by_hand names a milestone whose date a person has just changed, which moved too.
+    """
+    moved = [dated_by_hand] if dated_by_hand else []
+    moved += _replan(session, config, case)
+    if moved:
+        publish("milestones_moved", session, config, case, at, moved=moved)
 
 
-def _replan(session: Session, config: Config, case: Case) -> None:
+def _replan(session: Session, config: Config, case: Case) -> list[str]:
+    """Re-date every pending milestone from the plan; return the keys of those that moved."""
+    moved = []
     milestones = session.exec(select(Milestone).where(Milestone.case_id == case.id)).all()
     done = {m.key: m.done_at for m in milestones if m.status == MilestoneStatus.DONE and m.done_at}
     fixed = {m.key: m.due_at for m in milestones if m.due_set_by_hand}
@@ -171,5 +181,7 @@ def _replan(session: Session, config: Config, case: Case) -> None:
             milestone.due_at = case_plan.due(milestone.key)
             milestone.day = case_plan.get(milestone.key).day
             session.add(milestone)
+            moved.append(milestone.key)
     session.flush()
     schedule_milestone_actions(session, config, case)
+    return moved

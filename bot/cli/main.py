@@ -243,12 +243,15 @@ def run(config: RequiredConfig) -> None:
         fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
     try:
         with database_errors(loaded):
-            service.run_until_signalled()
+            status = service.run_until_signalled()
     except HealthServerError as exc:
         # Raised before the first step: nothing was recorded or sent.
         service.engine.mailbox.close()
         service.engine.database.dispose()
         fail(str(exc))
+    if status:
+        # The engine stopped on an error (logged): a non-zero status gets the process restarted.
+        raise typer.Exit(status)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.config import Config
+from bot.engine.mailbox_watch import watch_mailbox
 from bot.engine.pipeline import InboundContext, Outcome, handle
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, PeriodicFunction, find_action, periodic_jobs
@@ -73,6 +74,8 @@ class Engine:
             # escalations and the outbox (which retries its own sends) still run.
             report.mailbox_error = str(exc)
             log.warning("mailbox unavailable; inbound mail waits: %s", type(exc).__name__)
+        # People hear once per outage when the mailbox has been unreachable too long.
+        watch_mailbox(self.database, self.config, now, report.mailbox_error)
         self.plan_periodic_jobs(now)
         report.actions = self.run_due_actions(now)
         report.dispatch = Dispatcher(self.database, self.mailbox, self.retry_policy,

@@ -28,6 +28,8 @@ EVENTS = {
     "report_signed_off": "a report version met the sign-off quorum; `report_sha256`",
     "clock_restarted": "Day 0 moved (Doncaster: to the National Panel notification)",
     "case_submitted": "the report to the National Panel is confirmed in Sent",
+    "milestones_moved": "pending milestones were re-dated; `moved` lists their keys",
+    "case_closed": "the case ended (closed); what was planned ahead for it is cancelled",
 }
 
 

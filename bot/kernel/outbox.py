@@ -44,6 +44,9 @@ class Attachment:
     content: bytes
     maintype: str = "application"
     subtype: str = "octet-stream"
+    # An iCalendar method (REQUEST, CANCEL) makes the file a meeting message: it goes inside
+    # the multipart/alternative as text/calendar with that method, where Outlook looks for it.
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,10 @@ def enqueue_mail(
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
-    for attachment in attachments:
+    for meeting in [attachment for attachment in attachments if attachment.method]:
+        message.add_alternative(meeting.content.decode("utf-8"), subtype="calendar",
+                                params={"method": meeting.method or ""})
+    for attachment in [attachment for attachment in attachments if not attachment.method]:
         message.add_attachment(
             attachment.content, maintype=attachment.maintype, subtype=attachment.subtype,
             filename=attachment.filename,
@@ -365,11 +371,18 @@ class Dispatcher:
 
 
 def _held_for_sending(session: Session, claim: Claim) -> OutboxMessage | None:
-    """Lock a claimed row for its send; None if another process has it or it has gone."""
+    """Lock a claimed row for its send; None if another process has sent it or it has gone.
+
+    The lock is waited for, not skipped: on PostgreSQL another process's claim query keeps a
+    lock on a row it read before our claim committed and then found claimed, until its own
+    claim commits a moment later. Skipping that row left it 'sending' for the whole lease.
+    A process that took the row over and is sending it holds the lock until it has marked
+    it sent, so the wait ends with the row no longer 'sending' and it is not sent twice.
+    """
     return session.exec(
         select(OutboxMessage)
         .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == OutboxStatus.SENDING)
-        .with_for_update(skip_locked=True)
+        .with_for_update()
     ).first()
 
 

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy import text
 from sqlmodel import col, func, select
 
 from bot.store.db import transaction
-from bot.store.models import Case, InboundMessage, OutboxMessage
-from bot.store.statuses import CaseStatus, InboundStatus, OutboxStatus
+from bot.store.models import OutboxMessage
+from bot.store.statuses import OutboxStatus
 
 
 class HealthServerError(Exception):
@@ -26,18 +27,26 @@ class HealthServerError(Exception):
 
 @dataclass
 class HealthState:
-    """What the service last saw of each part; written by its threads, read by the endpoint."""
+    """What the service last saw of each part; written by its threads, read by the endpoint.
 
+    Every completed step writes the heartbeat (last_step_at). /healthz fails the engine when
+    the heartbeat is older than three sweeps or the engine thread has stopped, and the mailbox
+    when it has not been read for [service] mailbox_stale_minutes.
+    """
+
+    sweep_seconds: float = 60.0
+    mailbox_stale_minutes: float = 15.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_poll_ok_at: datetime | None = None
     last_poll_error: str | None = None
-    last_step_ok_at: datetime | None = None
+    last_step_at: datetime | None = None
     last_step_error: str | None = None
+    engine_running: bool = False
+    engine_error: str | None = None
     scheduler_running: bool = False
     chat_backend: str = "console"
     chat_error: str | None = None
-    steps: int = 0
-    sent: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def poll_succeeded(self, at: datetime) -> None:
@@ -50,15 +59,43 @@ class HealthState:
         with self.lock:
             self.last_poll_error = error
 
-    def step_finished(self, at: datetime, sent: int, error: str | None) -> None:
-        """Record the end of one engine step."""
+    def step_finished(self, at: datetime, error: str | None) -> None:
+        """Record the end of one engine step: a completed one is the heartbeat."""
         with self.lock:
-            self.steps += 1
-            self.sent += sent
             if error is None:
-                self.last_step_ok_at, self.last_step_error = at, None
+                self.last_step_at, self.last_step_error = at, None
             else:
                 self.last_step_error = error
+
+    def engine_stopped(self, error: str) -> None:
+        """Record that the engine thread has stopped for good, and why."""
+        with self.lock:
+            self.engine_running, self.engine_error = False, error
+
+    def engine_check(self, now: datetime) -> dict[str, Any]:
+        """Say whether the engine is alive and its last completed step recent enough."""
+        with self.lock:
+            heartbeat = self.last_step_at or self.started_at
+            age = (now - heartbeat).total_seconds()
+            problem = self.engine_error
+            if problem is None and not self.engine_running:
+                problem = "the engine thread is not running"
+            if problem is None and age > 3 * self.sweep_seconds:
+                problem = (f"no step has completed for {age:.0f} s (three sweeps are"
+                           f" {3 * self.sweep_seconds:.0f} s); last error: {self.last_step_error}")
+            return {"ok": problem is None, "last_step": _iso(self.last_step_at),
+                    "error": problem}
+
+    def mailbox_check(self, now: datetime) -> dict[str, Any]:
+        """Say whether the mailbox has been read within [service] mailbox_stale_minutes."""
+        with self.lock:
+            last_read = self.last_poll_ok_at or self.started_at
+            stale = (now - last_read).total_seconds() > self.mailbox_stale_minutes * 60
+            error = self.last_poll_error
+            if stale and error is None:
+                error = "the mailbox has not been read yet"
+            return {"ok": not stale, "last_successful_poll": _iso(self.last_poll_ok_at),
+                    "error": error}
 
 
 def report(state: HealthState, database: DatabaseEngine) -> tuple[bool, dict[str, Any]]:
@@ -75,58 +112,22 @@ def report(state: HealthState, database: DatabaseEngine) -> tuple[bool, dict[str
     except Exception as exc:  # noqa: BLE001 - any database failure is reported, not raised.
         checks["database"] = {"ok": False, "error": str(exc).splitlines()[0]}
         oldest = None
+    now = state.clock()
+    checks["engine"] = state.engine_check(now)
+    checks["mailbox"] = state.mailbox_check(now)
     with state.lock:
-        checks["mailbox"] = {
-            "ok": state.last_poll_error is None and state.last_poll_ok_at is not None,
-            "last_successful_poll": _iso(state.last_poll_ok_at),
-            "error": state.last_poll_error,
-        }
         checks["chat"] = {"ok": state.chat_error is None, "backend": state.chat_backend,
                           "error": state.chat_error}
-        checks["scheduler"] = {"ok": state.scheduler_running,
-                               "last_step": _iso(state.last_step_ok_at),
-                               "error": state.last_step_error}
+        checks["scheduler"] = {"ok": state.scheduler_running}
     checks["outbox"] = {"ok": True, "oldest_unsent": _iso(_aware(oldest))}
-    healthy = all(part["ok"] for part in checks.values())
-    return healthy, {"status": "ok" if healthy else "failing", "checks": checks}
-
-
-def metrics(state: HealthState, database: DatabaseEngine) -> str:
-    """Render counters and gauges in the Prometheus text format."""
-    lines = []
-    with transaction(database) as session:
-        by_status = session.exec(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-        ).all()
-        open_cases = session.exec(
-            select(func.count()).select_from(Case).where(Case.status != CaseStatus.CLOSED)
-        ).one()
-        quarantined = session.exec(
-            select(func.count()).select_from(InboundMessage)
-            .where(InboundMessage.status == InboundStatus.QUARANTINED)
-        ).one()
-    lines += ["# HELP rrbot_outbox_messages Outbox rows by status.",
-              "# TYPE rrbot_outbox_messages gauge"]
-    lines += [f'rrbot_outbox_messages{{status="{status}"}} {count}'
-              for status, count in sorted(by_status)]
-    lines += ["# HELP rrbot_open_cases Cases not yet closed.", "# TYPE rrbot_open_cases gauge",
-              f"rrbot_open_cases {open_cases}",
-              "# HELP rrbot_quarantined_messages Inbound mail waiting for triage.",
-              "# TYPE rrbot_quarantined_messages gauge",
-              f"rrbot_quarantined_messages {quarantined}"]
-    with state.lock:
-        lines += ["# HELP rrbot_steps_total Engine steps run.", "# TYPE rrbot_steps_total counter",
-                  f"rrbot_steps_total {state.steps}",
-                  "# HELP rrbot_sent_total Messages sent by this process.",
-                  "# TYPE rrbot_sent_total counter", f"rrbot_sent_total {state.sent}",
-                  "# HELP rrbot_mailbox_up Whether the last mailbox poll succeeded.",
-                  "# TYPE rrbot_mailbox_up gauge",
-                  f"rrbot_mailbox_up {0 if state.last_poll_error else 1}"]
-    return "\n".join(lines) + "\n"
+    failing = [name for name, part in checks.items() if not part["ok"]]
+    body = {"status": "failing" if failing else "ok", "failing": failing, "checks": checks}
+    return not failing, body
 
 
 def serve(
-    host: str, port: int, state: HealthState, database: DatabaseEngine
+    host: str, port: int, state: HealthState, database: DatabaseEngine,
+    metrics: Callable[[], bytes],
 ) -> ThreadingHTTPServer:
     """Start the endpoints in a daemon thread and return the server (shut it down to stop).
 
@@ -153,7 +154,7 @@ def serve(
                     json.dumps(body, indent=2).encode())
 
         def _metrics(self) -> tuple[int, str, bytes]:
-            return 200, "text/plain; version=0.0.4", metrics(state, database).encode()
+            return 200, CONTENT_TYPE_LATEST, metrics()
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - inherited name.
             return None

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine as DatabaseEngine
 from sqlalchemy import text
@@ -80,6 +81,23 @@ def write_progress(path: Path, index: int) -> None:
     scratch = path.with_name(f"{path.name}.{os.getpid()}")
     scratch.write_text(str(index), encoding="ascii")
     os.replace(scratch, path)
+
+
+def run_together(children: list[Any], seconds: float) -> list[int | None]:
+    """Start forked children, wait for them, kill any still running; return their exit codes.
+
+    A child that had to be killed (it hung) has None as its exit code.
+    """
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=seconds)
+    codes = [child.exitcode for child in children]
+    for child in children:
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+    return codes
 
 
 def resume_child(

@@ -13,7 +13,7 @@ from bot.config import Config
 from bot.engine.step import Engine
 from bot.process.working_days import parse_instant
 from bot.store.db import make_engine
-from tests.engine.simulation import outcome, prepare, timeline
+from tests.engine.simulation import outcome, prepare, run_together, timeline
 from tests.recording import RecordingChat, RecordingMailbox
 
 # Forked children start at once and inherit the imported bot; each makes its own engine.
@@ -72,16 +72,7 @@ def test_two_processes_stepping_one_database_send_each_outbox_row_once(
                      args=(database_url, config, sent, instants, barrier))
         for _ in range(2)
     ]
-    for child in children:
-        child.start()
-    for child in children:
-        child.join(timeout=240)
-    hung = [child for child in children if child.exitcode is None]
-    for child in hung:
-        child.kill()
-        child.join()
-    assert not hung, "a stepping child hung"
-    assert [child.exitcode for child in children] == [0, 0]
+    assert run_together(children, 240) == [0, 0], "a stepping child failed or hung"
     result = outcome(database_url, sent, instants[-1])
     print(f"\n{database_url.split(':')[0]}: {len(instants)} instants, {result.actions_done}"
           f" actions, sends per process {sorted(result.sender_counts.values())}")

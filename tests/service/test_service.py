@@ -76,7 +76,7 @@ def test_the_service_reports_health_and_stops_cleanly_on_sigterm(tmp_path: Path)
         status, body = health(port)
         assert body["checks"]["mailbox"]["ok"] and body["checks"]["scheduler"]["ok"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-            assert b"rrbot_open_cases 0" in answer.read()
+            assert b'rrbot_open_cases{status="received"} 0.0' in answer.read()
         # when it is sent SIGTERM,
         stopped_at = time.monotonic()
         process.send_signal(signal.SIGTERM)
@@ -229,8 +229,9 @@ def test_healthz_reports_a_failing_mailbox_when_the_imap_server_stops(
             "ca_file": str(mail_servers.ca_file)}
     smtp = {"host": mail_servers.host, "port": mail_servers.smtp_port, "security": "starttls",
             "username": address, "password_env": "TEST_IMAP_PASSWORD"}
+    # The mailbox counts as down after six seconds unread.
     config = write_config(tmp_path, database_url=EMBEDDED_DATABASE, service={
-        "health_port": port,
+        "health_port": port, "mailbox_stale_minutes": 0.1,
     }, mailbox={"backend": "imap", "address": address, "imap": exactly(imap),
                 "smtp": exactly(smtp)})
     process = subprocess.Popen([RRBOT, "run", "--config", str(config)], cwd=tmp_path,
@@ -244,6 +245,7 @@ def test_healthz_reports_a_failing_mailbox_when_the_imap_server_stops(
             wait_until(lambda: health(port)[0] == 503, 30, "/healthz to report the failure")
             status, body = health(port)
             # then /healthz answers 503 naming the mailbox, while the database is still fine.
+            assert body["failing"] == ["mailbox"]
             assert body["checks"]["mailbox"]["ok"] is False
             assert body["checks"]["mailbox"]["error"]
             assert body["checks"]["database"]["ok"] is True

@@ -12,6 +12,13 @@ from email.message import EmailMessage
 from urllib.parse import quote
 
 from bot.adapters.mail.graph_client import GraphApp, GraphClient, graph_error
+from bot.adapters.mail.graph_upload import (
+    FileToAttach,
+    attach_files,
+    attached_names,
+    message_path,
+    split_for_graph,
+)
 from bot.adapters.mail.polling import poll_until
 from bot.kernel.mailbox import CursorStore, FetchedMail, MemoryCursorStore
 from bot.settings import MailboxSettings
@@ -288,16 +295,23 @@ class GraphMailbox:
     def send(self, message: EmailMessage) -> None:
         """Create a draft from the message's MIME, then send it; Graph saves it in Sent Items.
 
-        A draft left behind by an earlier attempt whose outcome was lost is sent instead of
-        creating a second one.
+        A message over 3 MB is created without its large files, which are then attached (an
+        upload session each), so that no request passes Graph's 4 MB limit. A draft left
+        behind by an earlier attempt whose outcome was lost is sent instead of creating a
+        second one, once it has every file; one missing a file is deleted and made again.
         """
         message_id = message["Message-ID"]
         if not message_id:
             raise ValueError("send() needs a message with its Message-ID set")
         message_id = str(message_id).strip()
+        raw, files = split_for_graph(message)
         draft_id = self._find_in("drafts", message_id)
+        if draft_id is not None and files and not self._has_files(draft_id, files):
+            response = self._graph.request("DELETE", message_path(self._user_path, draft_id))
+            if response.status_code not in (200, 204, 404):
+                raise self._graph.fail(response, "deleting an incomplete draft")
+            draft_id = None
         if draft_id is None:
-            raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
             response = self._graph.request(
                 "POST",
                 f"{self._user_path}/messages",
@@ -311,6 +325,7 @@ class GraphMailbox:
             stamped = created.get("internetMessageId")
             if stamped and stamped != message_id:
                 log.warning("%s: Graph changed the Message-ID of a draft", self.name)
+            attach_files(self._graph, message_path(self._user_path, draft_id), files)
         else:
             log.info("%s: sending the draft left by an earlier attempt", self.name)
         response = self._graph.request(
@@ -318,6 +333,10 @@ class GraphMailbox:
         )
         if response.status_code not in (200, 202, 204):
             raise self._graph.fail(response, "sending the message")
+
+    def _has_files(self, draft_id: str, files: list[FileToAttach]) -> bool:
+        attached = attached_names(self._graph, message_path(self._user_path, draft_id))
+        return all((found.name, len(found.content)) in attached for found in files)
 
     def find_sent(self, message_id: str) -> bool:
         """Say whether a message with this Message-ID is in Sent Items."""

@@ -243,6 +243,22 @@ class GraphClient:
             return response
         raise AssertionError("unreachable")
 
+    def upload(self, upload_url: str, chunk: bytes, content_range: str) -> httpx.Response:
+        """PUT one chunk to an upload session's URL, which carries its own authorisation.
+
+        Graph refuses the Authorization header there. A dropped connection leaves the outcome
+        unknown, and is raised as transient, so that the whole send is tried again.
+        """
+        headers = {"Content-Range": content_range, "Content-Type": "application/octet-stream"}
+        try:
+            with self._semaphore:
+                return self._http().put(upload_url, content=chunk, headers=headers)
+        except httpx.TransportError as exc:
+            raise TransientMailboxError(
+                f"{self.name}: connection to Microsoft Graph failed during an upload"
+                f" ({type(exc).__name__})"
+            ) from exc
+
     def fail(self, response: httpx.Response, action: str) -> MailboxError:
         """Build a one-line error for an unexpected Graph response."""
         code, message = graph_error(response)

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 TEAM_ID = "T0000000000"
 CHANNEL_ID = "C0000000000"
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+# The bot-token scope each Web API method needs (Slack's method reference), as the bot uses
+# them: on a private channel (groups:*), and direct messages (im:write). Methods not listed
+# need none (auth.test, views.open).
+REQUIRED_SCOPES = {
+    "chat.postMessage": "chat:write", "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write", "conversations.open": "im:write",
+    "conversations.history": "groups:history", "conversations.info": "groups:read",
+    "users.info": "users:read",
+}
+
+
+def manifest_scopes() -> set[str]:
+    """Return the bot scopes the README's Slack app manifest gives the app."""
+    found = re.search(r"^\s*bot: \[(.*)\]\s*$", README.read_text(encoding="utf-8"),
+                      re.MULTILINE)
+    assert found, "README.md has no Slack app manifest with bot scopes"
+    return {scope.strip() for scope in found.group(1).split(",")}
 
 
 @dataclass
@@ -33,6 +54,8 @@ class SlackState:
         default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ts_counter: int = 0
+    # The scopes the app was installed with: a call needing another fails as Slack's does.
+    scopes: set[str] = field(default_factory=manifest_scopes)
 
     def named(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -73,8 +96,13 @@ class SlackApiServer:
                 with state.lock:
                     state.calls.append(Call(method, arguments, raw + parsed.query))
                     failures = state.failures.get(method)
+                    needed = REQUIRED_SCOPES.get(method)
                     if failures:
                         status, body, headers = failures.pop(0)
+                    elif needed is not None and needed not in state.scopes:
+                        status, headers = 200, {}
+                        body = {"ok": False, "error": "missing_scope", "needed": needed,
+                                "provided": ",".join(sorted(state.scopes))}
                     else:
                         status, body, headers = 200, answer(state, method, arguments), {}
                 data = json.dumps(body).encode("utf-8")

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.adapters.chat.console import ConsoleChat
@@ -14,6 +15,7 @@ from bot.cli.main import app
 from bot.service import chat as cli_chat
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
+from bot.store.models import OutboxMessage
 from tests.adapters.chat.slack_harness import (
     CHILD_DOB,
     CHILD_NAME,
@@ -22,7 +24,13 @@ from tests.adapters.chat.slack_harness import (
     Harness,
     slack_config,
 )
-from tests.adapters.chat.slack_server import CHANNEL_ID, TEAM_ID, SlackApiServer
+from tests.adapters.chat.slack_server import (
+    CHANNEL_ID,
+    REQUIRED_SCOPES,
+    TEAM_ID,
+    SlackApiServer,
+    manifest_scopes,
+)
 from tests.factories import EMBEDDED_DATABASE, write_config
 from tests.recording import RecordingMailbox
 
@@ -97,3 +105,26 @@ def test_a_rate_limited_post_is_retried_after_retry_after_and_never_posted_twice
     channel_posts = [c for c in harness.slack.state.named("chat.postMessage")
                      if c.arguments.get("channel") == CHANNEL_ID]
     assert len(channel_posts) == 2
+
+
+def test_the_manifest_gives_every_scope_the_bot_calls_need() -> None:
+    # Given the Slack app manifest in the README, then every method the bot calls is allowed.
+    assert set(REQUIRED_SCOPES.values()) <= manifest_scopes()
+
+
+def test_a_scope_missing_from_the_app_fails_the_call_as_slack_does(harness: Harness) -> None:
+    # Given an app installed without groups:history, and a first ballot post that failed,
+    harness.slack.state.scopes.discard("groups:history")
+    harness.slack.state.fail_next("chat.postMessage", 429, {"ok": False,
+                                                            "error": "ratelimited"},
+                                  {"Retry-After": "120"})
+    reference = harness.open_case()
+    # when the retry looks in the channel's history for it,
+    harness.step("2026-12-18T10:03")
+    # then Slack refuses with missing_scope, the ballot is not posted, and the outbox says why.
+    assert len(harness.slack.state.named("conversations.history")) == 1
+    assert harness.ballot(reference).chat_ts is None
+    assert len(harness.slack.state.named("chat.postMessage")) == 1
+    with transaction(harness.engine.database) as session:
+        errors = [row.last_error or "" for row in session.exec(select(OutboxMessage))]
+    assert any("missing_scope" in error for error in errors)

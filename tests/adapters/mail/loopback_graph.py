@@ -20,6 +20,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 GRAPH_PREFIX = "/v1.0"
+# Where upload sessions take their chunks (Graph gives an opaque URL of its own).
+UPLOAD_PREFIX = "/upload/"
+# The largest request body Graph accepts.
+REQUEST_LIMIT = 4 * 1024 * 1024
 WELL_KNOWN = {
     "msgfolderroot": "Top of Information Store",
     "inbox": "Inbox",
@@ -83,6 +87,8 @@ class Message:
     mime: bytes
     internet_message_id: str
     is_draft: bool = False
+    # Files attached after the draft was created: (name, content type, content).
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
     # When the message arrived in the mailbox, as Graph reports it in receivedDateTime.
     received: datetime.datetime = field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC)
@@ -115,6 +121,8 @@ class GraphState:
     generation: int = 1
     tokens: set[str] = field(default_factory=set)
     skip_pages: dict[str, tuple[list[dict[str, Any]], int, str]] = field(default_factory=dict)
+    # Open upload sessions by id: the message, the file's name, type and size, bytes so far.
+    uploads: dict[str, tuple[str, str, str, int, bytearray]] = field(default_factory=dict)
 
 
 class LoopbackGraph:
@@ -305,6 +313,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     # Plumbing.
 
     def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
@@ -346,7 +360,9 @@ class _Handler(BaseHTTPRequestHandler):
             if graph.delay:
                 # Holding each request open is what lets a test see how many overlap.
                 time.sleep(graph.delay)  # real-time ok: a bounded server-side latency
-            if path.startswith(GRAPH_PREFIX + "/"):
+            if path.startswith(UPLOAD_PREFIX):
+                self._upload(method, path[len(UPLOAD_PREFIX):], body)
+            elif path.startswith(GRAPH_PREFIX + "/"):
                 self._graph(method, path[len(GRAPH_PREFIX):], query, body)
             else:
                 self._login(method, path, body)
@@ -400,6 +416,10 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in state.tokens:
             self._error(401, "InvalidAuthenticationToken", "Access token validation failure.")
+            return
+        # Graph refuses any request body over 4 MB (upload sessions take larger files).
+        if len(body) > REQUEST_LIMIT:
+            self._error(413, "RequestEntityTooLarge", "The request body is too large.")
             return
         fault = graph.take_fault(method, path)
         if fault is not None and not fault.drop_after_action:
@@ -505,6 +525,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             respond(200, self._message_json(found))
             return
+        if rest[:1] == ["messages"] and len(rest) == 2 and method == "DELETE":
+            deleted = state.messages.pop(rest[1], None)
+            respond(204 if deleted else 404)
+            return
+        if rest[:1] == ["messages"] and rest[2:3] == ["attachments"]:
+            message = state.messages.get(rest[1])
+            if message is None or not message.is_draft:
+                respond(404, {"error": {"code": not_found[0], "message": not_found[1]}})
+                return
+            self._attachments(message, method, rest[3:], body, respond)
+            return
         if rest[:1] == ["messages"] and len(rest) == 3:
             message = state.messages.get(rest[1])
             if message is None:
@@ -533,6 +564,57 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         respond(400, {"error": {"code": "BadRequest",
                                 "message": f"Unsupported {method} {'/'.join(rest)}"}})
+
+    def _attachments(self, message: Message, method: str, rest: list[str], body: bytes,
+                     respond: Any) -> None:
+        graph = self.graph
+        if not rest and method == "GET":
+            respond(200, {"value": [{"name": name, "size": len(content)}
+                                    for name, _kind, content in message.attachments]})
+        elif not rest and method == "POST":
+            item = json.loads(body)
+            message.attachments.append((item["name"], item["contentType"],
+                                        base64.b64decode(item["contentBytes"])))
+            respond(201, {"id": graph.new_id("AAMkA"), "name": item["name"]})
+        elif rest == ["createUploadSession"] and method == "POST":
+            item = json.loads(body)["AttachmentItem"]
+            session = secrets.token_hex(8)
+            graph.state.uploads[session] = (message.id, item["name"], item["contentType"],
+                                            int(item["size"]), bytearray())
+            respond(201, {"uploadUrl": f"{graph.base_url}{UPLOAD_PREFIX}{session}",
+                          "nextExpectedRanges": ["0-"]})
+        else:
+            respond(400, {"error": {"code": "BadRequest", "message": "unsupported"}})
+
+    def _upload(self, method: str, session: str, body: bytes) -> None:
+        """Take one chunk of an upload session, as Graph's attachment upload URL does."""
+        graph = self.graph
+        if self.headers.get("Authorization"):
+            self._error(401, "InvalidAuthenticationToken",
+                        "The Authorization header is not allowed on an upload URL.")
+            return
+        with graph.lock:
+            found = graph.state.uploads.get(session)
+            if method != "PUT" or found is None:
+                self._error(404, "ItemNotFound", "The upload session was not found.")
+                return
+            message_id, name, kind, size, received = found
+            span, _, total = self.headers.get("Content-Range", "").removeprefix(
+                "bytes ").partition("/")
+            first, _, last = span.partition("-")
+            whole = int(last) + 1 == size
+            if (int(first) != len(received) or int(total) != size
+                    or int(last) - int(first) + 1 != len(body)
+                    or (not whole and len(body) % (320 * 1024))):
+                self._error(416, "InvalidRange", "The Content-Range is not the next one.")
+                return
+            received += body
+            if not whole:
+                self._send(200, {"nextExpectedRanges": [f"{len(received)}-"]})
+                return
+            del graph.state.uploads[session]
+            graph.state.messages[message_id].attachments.append((name, kind, bytes(received)))
+        self._send(201, {"name": name, "size": size})
 
     def _delta(self, folder: Folder, query: dict[str, str], respond: Any) -> None:
         graph = self.graph

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -242,3 +243,68 @@ def test_live_graph_smoke() -> None:
         list(box.fetch_new())
     finally:
         box.close()
+
+
+def _report(message_id: str, megabytes: int = 10) -> EmailMessage:
+    """Return the submission with a report of the given size, its bytes the same every run."""
+    message = _outgoing(message_id)
+    content = random.Random(message_id).randbytes(megabytes * 1024 * 1024)
+    message.add_attachment(content, maintype="application", subtype="pdf",
+                           filename="rapid-review-report.pdf")
+    return message
+
+
+def _sent_report(server: LoopbackGraph) -> bytes:
+    [message] = [m for m in server.state.messages.values() if not m.is_draft]
+    [(name, kind, content)] = message.attachments
+    assert (name, kind) == ("rapid-review-report.pdf", "application/pdf")
+    return content
+
+
+def test_a_10_mb_report_goes_through_an_upload_session(
+    server: LoopbackGraph, mailbox: GraphMailbox
+) -> None:
+    # Given a submission carrying a 10 MB report (Graph refuses bodies over 4 MB),
+    report = _report("<report@rrbot.example>")
+    # when it is sent,
+    mailbox.send(report)
+    # then the draft was made without the file, the file went up in chunks through an upload
+    # session, and Sent Items holds the message, its headers and the whole report.
+    methods = [method for method, path in server.requests if path.startswith("/upload/")]
+    assert methods and set(methods) == {"PUT"}
+    assert any(path.endswith("/attachments/createUploadSession")
+               for _method, path in server.requests)
+    assert mailbox.find_sent("<report@rrbot.example>")
+    [message] = [m for m in server.state.messages.values() if not m.is_draft]
+    assert b"X-RRBot-Key: outbox-42" in message.mime
+    attachment = report.get_payload()[1]
+    assert _sent_report(server) == attachment.get_payload(decode=True)
+    assert server.message_ids_in("drafts") == []
+
+
+def test_a_lost_send_of_a_large_report_is_found_in_sent(
+    server: LoopbackGraph, mailbox: GraphMailbox
+) -> None:
+    # Given the connection dropped after Graph sent the large message,
+    server.add_fault(Fault(match="/send", count=1, drop_after_action=True))
+    with pytest.raises(TransientMailboxError):
+        mailbox.send(_report("<lost-report@rrbot.example>"))
+    # then the look-up in Sent finds it, once.
+    assert mailbox.find_sent("<lost-report@rrbot.example>")
+    assert server.message_ids_in("sentitems") == ["<lost-report@rrbot.example>"]
+
+
+def test_a_draft_left_without_its_report_is_made_again(
+    server: LoopbackGraph, mailbox: GraphMailbox
+) -> None:
+    # Given an attempt that made the draft but could not start the report's upload,
+    server.add_fault(Fault(match="createUploadSession", count=4, status=503))
+    with pytest.raises(TransientMailboxError):
+        mailbox.send(_report("<retry-report@rrbot.example>"))
+    assert server.message_ids_in("drafts") == ["<retry-report@rrbot.example>"]
+    # when the outbox tries again,
+    mailbox.send(_report("<retry-report@rrbot.example>"))
+    # then the incomplete draft was replaced, and one message with the whole report went.
+    assert server.message_ids_in("drafts") == []
+    assert server.message_ids_in("sentitems") == ["<retry-report@rrbot.example>"]
+    assert len(_sent_report(server)) == 10 * 1024 * 1024

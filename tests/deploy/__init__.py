@@ -1,0 +1,1 @@
+"""The deployment files in deploy/: the systemd unit, the container, the monitoring."""

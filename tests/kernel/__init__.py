@@ -1,0 +1,1 @@
+"""The kernel: the outbox and its sends between processes."""
