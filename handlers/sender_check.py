@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from bot.agencies.directory import agency_for_sender
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.senders import verified_sender
 from bot.store.models import InboundMessage
@@ -15,7 +16,14 @@ order = 50
 
 def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
     """Quarantine a message whose sender is unknown or not authenticated by our boundary."""
-    check = verified_sender(context.config, message)
+    check = verified_sender(context.config, message,
+                            lambda address: one_off_sender(context, address))
     if check.ok:
         return None
     return Outcome(InboundStatus.QUARANTINED, "unverified_sender", check.reason)
+
+
+def one_off_sender(context: InboundContext, address: str) -> str | None:
+    """Describe a sender who is one of a one-off agency's people, or None."""
+    found = agency_for_sender(context.session, context.config, address)
+    return f"the agency {found.key}" if found is not None else None
