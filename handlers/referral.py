@@ -7,6 +7,9 @@ from email.message import EmailMessage
 
 from sqlmodel import select
 
+from bot.ballots.lifecycle import ballot_for_case
+from bot.ballots.links import vote_link
+from bot.ballots.members import member_by_email
 from bot.cases.correspondence import find_case
 from bot.cases.documents import store_document
 from bot.cases.intake import (
@@ -23,7 +26,7 @@ from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment, attachments, sender_address
 from bot.mail.notify import notify
 from bot.store.models import Case, InboundMessage, Milestone
-from bot.store.statuses import InboundStatus
+from bot.store.statuses import BallotKind, InboundStatus
 
 name = "referral"
 order = 80
@@ -132,15 +135,25 @@ def _copy_partners(
         files = [Attachment("referral.eml", row.raw, "application", "octet-stream")]
     decision = context.session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == "partner_decision")).first()
-    notify(context.session, context.config, "referral_copy",
-           to=[person.email for person in members], key=f"{case.reference}:referral_copy",
-           now=context.now, case_id=case.id, attachments=files, values=dict(
-               case_reference=case.reference, received_at=row.received_at,
-               day0=f"{case.day0:%A} {case.day0.day} {case.day0:%B %Y}", referrer=referrer,
-               decision_due=decision.due_at if decision else None,
-               recipient_names=", ".join(person.name for person in members),
-               attached=", ".join(found.filename for found in kept),
-               missing=", ".join(FIELD_NAMES[field] for field in missing)))
+    ballot = ballot_for_case(context.session, case, BallotKind.DECISION)
+    # With the cockpit's public address, each member gets a copy with a vote link of their own.
+    personal = bool(settings.web.base_url) and ballot is not None
+    for group in ([[person] for person in members] if personal else [members]):
+        voter = member_by_email(config, group[0].email) if personal else None
+        vote_url = vote_link(context.session, config, ballot, voter) if (
+            ballot and voter) else None
+        notify(context.session, context.config, "referral_copy",
+               to=[person.email for person in group],
+               key=f"{case.reference}:referral_copy" + (f":{group[0].email.lower()}"
+                                                        if personal else ""),
+               now=context.now, case_id=case.id, attachments=files, values=dict(
+                   case_reference=case.reference, received_at=row.received_at,
+                   day0=f"{case.day0:%A} {case.day0.day} {case.day0:%B %Y}", referrer=referrer,
+                   decision_due=decision.due_at if decision else None,
+                   recipient_names=", ".join(person.name for person in group),
+                   attached=", ".join(found.filename for found in kept),
+                   missing=", ".join(FIELD_NAMES[field] for field in missing),
+                   vote_url=vote_url or ""))
     _done(context, case, "partners_copied")
 
 
