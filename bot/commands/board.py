@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from sqlmodel import col, select
 
@@ -54,21 +55,24 @@ def case_board(context: Context, closed: bool = False) -> list[BoardLine]:
     require(context, READERS, "board", NOT_ALLOWED)
     session, config, now = context.session, context.config, context.now
     statuses = sorted(OPEN_STATUSES)
-    query = select(Case).where(col(Case.partnership) == config.settings.partnership.key)
+    query = select(*_columns(Case)).where(
+        col(Case.partnership) == config.settings.partnership.key)
     query = (query.where(col(Case.status).not_in(statuses)).order_by(col(Case.id).desc())
              if closed else query.where(col(Case.status).in_(statuses))
              .order_by(col(Case.reference)))
-    cases = list(session.exec(query))
+    cases = [cast(Case, row) for row in session.exec(query)]
     ids = [case.id for case in cases]
+    # The rows are read as plain tuples with the models' attribute names: building a thousand
+    # cases' worth of ORM objects would cost most of the page's time.
     milestones: dict[int, list[Milestone]] = defaultdict(list)
-    for milestone in session.exec(select(Milestone).where(
+    for milestone in session.exec(select(*_columns(Milestone)).where(
             col(Milestone.case_id).in_(ids), Milestone.status != MilestoneStatus.NOT_APPLICABLE)
             .order_by(col(Milestone.due_at), col(Milestone.id))):
-        milestones[milestone.case_id].append(milestone)
+        milestones[milestone.case_id].append(cast(Milestone, milestone))
     requests: dict[int, list[AgencyRequest]] = defaultdict(list)
-    for request in session.exec(select(AgencyRequest).where(
+    for request in session.exec(select(*_columns(AgencyRequest)).where(
             col(AgencyRequest.case_id).in_(ids))):
-        requests[request.case_id].append(request)
+        requests[request.case_id].append(cast(AgencyRequest, request))
     waiting = _not_voted(context, ids)
     names = agency_names(session, config)
     last_day = submission_day(config)
@@ -100,17 +104,21 @@ def case_board(context: Context, closed: bool = False) -> list[BoardLine]:
 def _not_voted(context: Context, case_ids: list[int | None]
                ) -> dict[int, tuple[tuple[str, tuple[str, ...]], ...]]:
     session = context.session
-    ballots = list(session.exec(select(Ballot).where(
+    ballots = list(session.exec(select(Ballot.id, Ballot.case_id, Ballot.kind).where(
         col(Ballot.case_id).in_(case_ids), Ballot.status == BallotStatus.OPEN)
         .order_by(col(Ballot.id))))
     voted: dict[int, set[str]] = defaultdict(set)
-    for vote in session.exec(select(Vote).where(
-            col(Vote.ballot_id).in_([ballot.id for ballot in ballots]))):
-        voted[vote.ballot_id].add(vote.partner_key)
+    for voted_on, partner_key in session.exec(select(Vote.ballot_id, Vote.partner_key).where(
+            col(Vote.ballot_id).in_([ballot_id for ballot_id, _case, _kind in ballots]))):
+        voted[voted_on].add(partner_key)
     found: dict[int, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
-    for ballot in ballots:
+    for ballot_id, case_id, kind in ballots:
         missing = tuple(label for key, label in PARTNER_LABELS.items()
-                        if key not in voted[ballot.id or 0])
-        title = "Decision" if ballot.kind == "decision" else "Sign-off"
-        found[ballot.case_id].append((title, missing))
+                        if key not in voted[ballot_id or 0])
+        found[case_id].append(("Decision" if kind == "decision" else "Sign-off", missing))
     return {case_id: tuple(entries) for case_id, entries in found.items()}
+
+
+def _columns(model: Any) -> list[Any]:
+    # Every column of a table, to select as a plain row.
+    return [getattr(model, column.name) for column in model.__table__.columns]

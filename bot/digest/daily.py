@@ -152,6 +152,8 @@ def case_rag(
     for milestone in milestones:
         if milestone.status not in OPEN_MILESTONE_STATUSES:
             continue
+        if not _is_overdue(milestone, now) and milestone.due_at > horizon:
+            continue
         due = short_time(milestone.due_at, calendar)
         if _is_overdue(milestone, now):
             kind = "Statutory milestone overdue" if milestone.statutory else "Overdue"

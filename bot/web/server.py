@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import uvicorn
 from sqlalchemy import Engine
 
+from bot.commands.base import Context
+from bot.commands.people import OPERATOR
+from bot.commands.signin import SendSignInLink, signin_link_for
 from bot.config import Config
 from bot.service.health import HealthServerError
+from bot.store.db import transaction
 from bot.web.app import build_app
 from bot.web.core import Cockpit
 
@@ -64,3 +70,31 @@ def start_cockpit(config: Config, database: Engine, clock: Callable[[], datetime
     if not config.settings.web.port:
         return None
     return CockpitServer(config, database, clock, on_change).start()
+
+
+def serve_demo(config: Config, database: Engine, demo_end: datetime, port: int,
+               show: Callable[[str], None]) -> None:
+    """Serve the cockpit on the demo's database until Ctrl-C, with a sign-in link for her.
+
+    The clock goes on from the demo's last simulated instant, so the case reads as it ended.
+    """
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        return demo_end + timedelta(seconds=time.monotonic() - started)
+
+    server = CockpitServer(config, database, clock, port=port).start()
+    manager = config.settings.business_manager.email
+    with transaction(database) as session:
+        link = signin_link_for(Context(session, config, OPERATOR, clock()),
+                               SendSignInLink(manager, server.url))
+    show(f"The cockpit is at {server.url}/ (Ctrl-C to stop).")
+    show(f"Sign in as the business manager ({manager}) with this one-time link, within"
+         f" 15 minutes:\n  {link}")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda _number, _frame: stop.set())
+    try:
+        stop.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        server.stop()
