@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
-from authlib.integrations.starlette_client import OAuth, OAuthError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -21,6 +21,9 @@ from bot.config import Config
 from bot.web.core import Refused, checked_form, cockpit_of, render, run_command
 from bot.web.forms import EMAIL
 
+if TYPE_CHECKING:
+    from authlib.integrations.starlette_client import OAuth
+
 PROVIDER = "council"
 
 
@@ -29,6 +32,12 @@ def oidc_client(config: Config) -> OAuth | None:
     oidc = config.settings.web.oidc
     if oidc is None:
         return None
+    # authlib is loaded only for a council that signs in with it; its warning about its own
+    # httpx support says nothing to the person running rrbot.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from authlib.integrations.starlette_client import OAuth
+
     oauth = OAuth()
     oauth.register(PROVIDER, client_id=oidc.client_id,
                    client_secret=os.environ.get(oidc.client_secret_env, ""),
@@ -102,6 +111,8 @@ async def oidc_callback(request: Request) -> Response:
     if oauth is None:
         raise Refused(404, "Page not found", "This cockpit has no council sign-in.")
     client: Any = oauth.create_client(PROVIDER)
+    from authlib.integrations.starlette_client import OAuthError
+
     try:
         token = await client.authorize_access_token(request)
     except OAuthError as exc:
