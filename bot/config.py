@@ -140,6 +140,8 @@ def missing_secrets(settings: Settings, environ: Mapping[str, str] | None = None
         needed.append(("chat.slack.signing_secret_env", slack.signing_secret_env))
         if slack.mode == "socket":
             needed.append(("chat.slack.app_token_env", slack.app_token_env))
+    if settings.web.port and settings.web.oidc is not None:
+        needed.append(("web.oidc.client_secret_env", settings.web.oidc.client_secret_env))
     if settings.database.password_env:
         needed.append(("database.password_env", settings.database.password_env))
     return [

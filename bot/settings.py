@@ -328,6 +328,24 @@ class RecordsSettings(Strict):
     retain_closed_cases_for: str | None = Field(default=None, pattern=RETENTION_PATTERN)
 
 
+class OidcSettings(Strict):
+    """A council's OpenID Connect provider (Microsoft Entra ID) for signing in to the cockpit."""
+
+    issuer: str = Field(pattern=r"^https?://")
+    client_id: str = Field(min_length=1)
+    client_secret_env: str = "RRBOT_OIDC_CLIENT_SECRET"
+
+
+class WebSettings(Strict):
+    """The business manager's cockpit: where it listens, its public address, who may read it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+[^/\s]$")
+    readers: list[Person] = Field(default_factory=list)
+    oidc: OidcSettings | None = None
+
+
 class Settings(Strict):
     """The whole configuration file, before the process is resolved."""
 
@@ -345,6 +363,7 @@ class Settings(Strict):
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     records: RecordsSettings = Field(default_factory=RecordsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     def agency(self, agency_key: str) -> Agency:
         """Return the configured agency with that key, or raise ValueError naming the choices."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
+from bot.agencies.directory import agency_for_sender
 from bot.agencies.requests import record_agency_reply
 from bot.cases.correspondence import find_case
 from bot.cases.documents import store_document
@@ -48,7 +49,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     """Apply an agency's reply to its request on the case it belongs to."""
     config = context.config
     sender = sender_address(message)
-    agency = config.settings.agency_for_sender(sender) if sender else None
+    agency = agency_for_sender(context.session, config, sender) if sender else None
     # A report upload never gets here: the report_upload handler (65) takes every one.
     if agency is None:
         return None

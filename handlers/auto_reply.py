@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
+from bot.agencies.directory import agency_for_sender
 from bot.agencies.requests import note_contact_problem
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import header, new_text, sender_address, subject
@@ -85,10 +86,10 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
 def _note_absence(context: InboundContext, row: InboundMessage, message: EmailMessage) -> None:
     config = context.config
     sender = sender_address(message)
-    agency = config.settings.agency_for_sender(sender) if sender else None
+    agency = agency_for_sender(context.session, config, sender) if sender else None
     # Only a named contact being away moves chasing, and only when the mail is really theirs.
     if agency is None or sender not in {person.email.lower() for person in agency.contacts}:
         return
-    if not verified_sender(config, message).ok:
+    if not verified_sender(config, message, lambda _address: agency.key).ok:
         return
     note_contact_problem(context.session, config, sender, "out_of_office", row.received_at)

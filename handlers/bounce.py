@@ -8,6 +8,7 @@ from email.message import EmailMessage, Message
 
 from sqlmodel import col, select
 
+from bot.agencies.directory import agency_for_sender
 from bot.agencies.requests import note_contact_problem
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.kernel import audit
@@ -121,7 +122,7 @@ def _bounced(
     if sent.purpose == "bounce_alert" or recipient == manager.email.lower():
         return
     case = session.get(Case, sent.case_id) if sent.case_id else None
-    agency = config.settings.agency_for_sender(recipient)
+    agency = agency_for_sender(session, config, recipient)
     stand_in = agency and (agency.alternate or agency.escalation)
     notify(session, config, "bounce_alert", to=[manager.email], key=f"bounce:{sent.id}:{recipient}",
            now=context.now, case_id=sent.case_id, values=dict(

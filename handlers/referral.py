@@ -7,6 +7,9 @@ from email.message import EmailMessage
 
 from sqlmodel import select
 
+from bot.ballots.lifecycle import ballot_for_case
+from bot.ballots.links import vote_link
+from bot.ballots.members import member_by_email
 from bot.ballots.views import OPTIONS
 from bot.cases.correspondence import find_case
 from bot.cases.documents import store_document
@@ -136,17 +139,26 @@ def _copy_partners(
         files = [Attachment("referral.eml", row.raw, "application", "octet-stream")]
     decision = context.session.exec(select(Milestone).where(
         Milestone.case_id == case.id, Milestone.key == "partner_decision")).first()
-    notify(context.session, context.config, "referral_copy",
-           to=[person.email for person in members], key=f"{case.reference}:referral_copy",
-           now=context.now, case_id=case.id, attachments=files, values=dict(
-               case_reference=case.reference, received_at=row.received_at,
-               day0=f"{case.day0:%A} {case.day0.day} {case.day0:%B %Y}", referrer=referrer,
-               decision_due=decision.due_at if decision else None,
-               recipient_names=", ".join(person.name for person in members),
-               attached=", ".join(found.filename for found in kept),
-               missing=", ".join(FIELD_NAMES[field] for field in missing),
-               vote_choices=[option.label for option in OPTIONS[BallotKind.DECISION]],
-               in_slack=settings.chat.backend == "slack"))
+    ballot = ballot_for_case(context.session, case, BallotKind.DECISION)
+    # With the cockpit's public address, each member gets a copy with a vote link of their own.
+    personal = bool(settings.web.base_url) and ballot is not None
+    for group in ([[person] for person in members] if personal else [members]):
+        voter = member_by_email(config, group[0].email) if personal else None
+        vote_url = vote_link(context.session, config, ballot, voter) if (
+            ballot and voter) else None
+        notify(context.session, context.config, "referral_copy",
+               to=[person.email for person in group],
+               key=f"{case.reference}:referral_copy" + (f":{group[0].email.lower()}"
+                                                        if personal else ""),
+               now=context.now, case_id=case.id, attachments=files, values=dict(
+                   case_reference=case.reference, received_at=row.received_at,
+                   day0=f"{case.day0:%A} {case.day0.day} {case.day0:%B %Y}", referrer=referrer,
+                   decision_due=decision.due_at if decision else None,
+                   recipient_names=", ".join(person.name for person in group),
+                   attached=", ".join(found.filename for found in kept),
+                   missing=", ".join(FIELD_NAMES[field] for field in missing),
+                   vote_choices=[option.label for option in OPTIONS[BallotKind.DECISION]],
+                   in_slack=settings.chat.backend == "slack", vote_url=vote_url or ""))
     _done(context, case, "partners_copied")
 
 

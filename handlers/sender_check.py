@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from bot.agencies.directory import agency_for_sender
 from bot.cases.quarantined_referrals import alert_if_referral
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.senders import verified_sender
@@ -24,8 +25,15 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     """
     if row.vouched_by:
         return None
-    check = verified_sender(context.config, message)
+    check = verified_sender(context.config, message,
+                            lambda address: one_off_sender(context, address))
     if check.ok:
         return None
     alert_if_referral(context.session, context.config, row, message, check.reason, context.now)
     return Outcome(InboundStatus.QUARANTINED, "unverified_sender", check.reason)
+
+
+def one_off_sender(context: InboundContext, address: str) -> str | None:
+    """Describe a sender who is one of a one-off agency's people, or None."""
+    found = agency_for_sender(context.session, context.config, address)
+    return f"the agency {found.key}" if found is not None else None

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.agencies.chasing import request_prefix
+from bot.agencies.directory import find_agency
 from bot.agencies.invitation import request_attachments
 from bot.config import Config
 from bot.mail.notify import notify
@@ -14,9 +15,9 @@ from bot.settings import Person
 from bot.store.models import AgencyRequest, Case
 
 
-def recipients(config: Config, request: AgencyRequest) -> list[Person]:
+def recipients(session: Session, config: Config, request: AgencyRequest) -> list[Person]:
     """Who a request's chasing goes to: the contacts, or the alternate when they cannot be."""
-    found = config.settings.agency(request.agency_key)
+    found = find_agency(session, config, request.agency_key)
     if request.contact_problem:
         stand_in = found.alternate or found.escalation
         if stand_in is not None:
@@ -32,9 +33,9 @@ def tell_agency(
 
     asking is the round the email belongs to (default: the current one).
     """
-    found = config.settings.agency(request.agency_key)
+    found = find_agency(session, config, request.agency_key)
     settings = config.settings
-    people = recipients(config, request)
+    people = recipients(session, config, request)
     attachments = request_attachments(config, case, request, found) if (
         purpose == "agency_request") else []
     notify(session, config, purpose, to=[person.email for person in people],
@@ -52,7 +53,7 @@ def tell_escalation(
     number: int, purpose: str = "agency_escalation",
 ) -> None:
     """Escalate a missed deadline to the agency's senior officer and the business manager."""
-    found = config.settings.agency(request.agency_key)
+    found = find_agency(session, config, request.agency_key)
     settings = config.settings
     manager = settings.business_manager
     senior = found.escalation or found.alternate or found.contacts[0]
@@ -73,7 +74,7 @@ def tell_business_manager(
     at: datetime, inbound_id: int | None,
 ) -> None:
     """Email the business manager what an agency's reply needs of her."""
-    found = config.settings.agency(request.agency_key)
+    found = find_agency(session, config, request.agency_key)
     settings = config.settings
     notify(session, config, "agency_flag", to=[settings.business_manager.email],
            key=f"{case.reference}:agency:{request.agency_key}:flag:{kind}:{inbound_id or at}",

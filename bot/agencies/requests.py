@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from bot.agencies.chasing import cancel_chasing, plan_chasing, request_round
 from bot.agencies.contacts import tell_agency, tell_business_manager
+from bot.agencies.directory import agency_for_sender, find_agency
 from bot.agencies.meeting import cancel_meeting
 from bot.cases.lifecycle import mark_milestone_done
 from bot.cases.states import TRANSITIONS, transition
@@ -61,7 +62,7 @@ def add_agency(
     session: Session, config: Config, case: Case, agency_key: str, now: datetime, actor: str
 ) -> AgencyRequest:
     """Ask one more agency, on the preset's rule for an agency added late."""
-    config.settings.agency(agency_key)
+    find_agency(session, config, agency_key)
     existing = _find(session, case, agency_key)
     if existing is not None and existing.status != AgencyRequestStatus.WITHDRAWN:
         raise ValueError(f"{agency_key} was already asked on {case.reference}")
@@ -145,7 +146,7 @@ def note_contact_problem(
     """Chase an agency's open requests through someone else: its contact bounced or is away."""
     if problem not in CONTACT_PROBLEMS:
         raise ValueError(f"unknown contact problem {problem!r}")
-    found = config.settings.agency_for_sender(email)
+    found = agency_for_sender(session, config, email)
     if found is None:
         return []
     requests = session.exec(select(AgencyRequest).where(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from bot.ballots.links import vote_link
 from bot.ballots.members import PARTNER_LABELS, members
 from bot.ballots.views import OPTIONS, votes_on
 from bot.config import Config
@@ -50,7 +51,8 @@ def ask_for_signoff(
                    recipient_name=member.name, case_reference=case.reference,
                    partner=PARTNER_LABELS[member.partner_key], role=member.role,
                    report_sha256=ballot.report_sha256, closes_at=ballot.closes_at,
-                   needed=ballot.needed, attached=bool(attachments)))
+                   needed=ballot.needed, attached=bool(attachments),
+                   vote_url=vote_link(session, config, ballot, member) or ""))
 
 
 def signoff_request_key(case: Case, ballot: Ballot, email: str) -> str:

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from sqlmodel import Session, col, select
 
+from bot.agencies.directory import agency_for_sender
 from bot.agencies.requests import open_requests_for_agency
 from bot.config import Config
 from bot.mail.mime import header, message_ids, subject
@@ -64,7 +65,7 @@ def find_case(
         if case is not None:
             return CaseMatch(case, "subject")
     if sender:
-        agency = config.settings.agency_for_sender(sender)
+        agency = agency_for_sender(session, config, sender)
         if agency is not None:
             cases = {request.case_id for request in open_requests_for_agency(session, agency.key)}
             if len(cases) == 1:

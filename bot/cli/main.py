@@ -261,6 +261,9 @@ def demo(
     preset: Annotated[str, typer.Option(help="The partnership's process to follow.")] = "oldham",
     folder: Annotated[Path | None, typer.Option(help="Where to keep the files (default: a new "
                                                      "temporary folder).")] = None,
+    serve: Annotated[bool, typer.Option(help="Then serve the cockpit on the demo's database "
+                                             "until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option(help="The cockpit's port with --serve.")] = 8080,
 ) -> None:
     """Watch a whole fictional Rapid Review happen in under a minute (no servers needed)."""
     import tempfile
@@ -291,6 +294,20 @@ Where to look:
   its database                 {where / 'var' / 'rrbot.sqlite3'}
   the last daily digest        {where / 'digest.html'}
   the case list                rrbot cases --config {where / 'config.toml'}""", markup=False)
+    if serve:
+        from bot.config import load_config
+        from bot.web.server import CockpitError, serve_demo
+
+        loaded = load_config(where / "config.toml")
+        database = open_database(loaded)
+        try:
+            serve_demo(loaded, database, result.ended, port,
+                       lambda line: console.print(line, markup=False, highlight=False,
+                                                    soft_wrap=True))
+        except CockpitError as exc:
+            fail(str(exc))
+        finally:
+            database.dispose()
 
 
 @app.command("check-mailbox")

@@ -8,9 +8,11 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from bot.agencies import directory
 from bot.agencies import requests as agency_requests
 from bot.commands.base import MANAGERS, READERS, Context, case_named, domain_errors, require
 from bot.store.models import AgencyRequest, Case
+from bot.store.statuses import AgencyRequestStatus
 
 # What anyone but the business manager is told when they try to change a request.
 MANAGER_ONLY = "Sorry, only the partnership's business manager can change agency requests."
@@ -31,6 +33,16 @@ class AddAgency:
 
     case_reference: str
     agency_key: str
+
+
+@dataclass(frozen=True)
+class AddOneOffAgency:
+    """Ask an agency that is not in the configuration, by its name and people's addresses."""
+
+    case_reference: str
+    name: str
+    contact_email: str
+    escalation_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,38 @@ def add_agency(context: Context, request: AddAgency) -> AgencyRequestState:
                    lambda case: agency_requests.add_agency(
                        context.session, context.config, case, request.agency_key, context.now,
                        context.actor.who))
+
+
+def add_one_off_agency(context: Context, request: AddOneOffAgency) -> AgencyRequestState:
+    """Store an agency outside the configuration and ask it, as add_agency would."""
+    require(context, MANAGERS, "add-agency", MANAGER_ONLY)
+    case_named(context, request.case_reference)
+    with domain_errors():
+        agency = directory.add_one_off_agency(
+            context.session, context.config, request.name, request.contact_email,
+            request.escalation_email, context.now, context.actor.who)
+    return add_agency(context, AddAgency(request.case_reference, agency.key))
+
+
+def agencies_to_add(context: Context, case_reference: str) -> list[tuple[str, str]]:
+    """List the configured agencies not yet asked on a case (key and name), to choose from."""
+    require(context, READERS, "list", "Sorry, you cannot see this partnership's cases.")
+    case = case_named(context, case_reference)
+    asked = {row.agency_key: row.status for row in context.session.exec(
+        select(AgencyRequest).where(AgencyRequest.case_id == case.id))}
+    return [(agency.key, agency.name) for agency in context.config.settings.agencies
+            if asked.get(agency.key, "withdrawn") == "withdrawn"]
+
+
+def open_request_choices(context: Context, case_reference: str) -> list[tuple[str, str]]:
+    """List a case's open agency requests (key and name), to choose one to change."""
+    require(context, READERS, "list", "Sorry, you cannot see this partnership's cases.")
+    case = case_named(context, case_reference)
+    names = directory.agency_names(context.session, context.config)
+    return [(row.agency_key, names.get(row.agency_key, row.agency_key))
+            for row in context.session.exec(select(AgencyRequest).where(
+                AgencyRequest.case_id == case.id,
+                AgencyRequest.status == AgencyRequestStatus.OPEN).order_by(col(AgencyRequest.id)))]
 
 
 def withdraw_request(context: Context, request: WithdrawAgency) -> AgencyRequestState:

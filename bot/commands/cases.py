@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlmodel import col, select
 
+from bot.agencies.directory import agency_names
 from bot.agencies.requests import CLOSED_STATUSES
 from bot.ballots.lifecycle import ballot_view
 from bot.cases import closure, lifecycle
@@ -107,6 +108,15 @@ def mark_milestone_done(context: Context, request: MarkMilestoneDone) -> Milesto
     return MilestoneDone(case.reference, request.milestone_key, done.label)
 
 
+def pending_milestones(context: Context, reference: str) -> list[tuple[str, str]]:
+    """List a case's milestones not yet done (key and label), in date order."""
+    require(context, READERS, "status", "Sorry, you cannot see this partnership's cases.")
+    case = case_named(context, reference)
+    return [(m.key, m.label) for m in context.session.exec(
+        select(Milestone).where(Milestone.case_id == case.id, col(Milestone.status).in_(
+            [MilestoneStatus.PENDING, MilestoneStatus.OVERDUE])).order_by(col(Milestone.due_at)))]
+
+
 def case_status(context: Context, reference: str | None = None) -> list[CaseStanding]:
     """Say where the named case, or else each open case, stands."""
     require(context, READERS, "status", "Sorry, you cannot see this partnership's cases.")
@@ -132,7 +142,7 @@ def _status(context: Context, case: Case) -> CaseStanding:
     open_ballots = session.exec(select(Ballot).where(Ballot.case_id == case.id,
                                                      Ballot.status == BallotStatus.OPEN))
     views = [ballot_view(session, config, case, ballot) for ballot in open_ballots]
-    names = {agency.key: agency.name for agency in config.settings.agencies}
+    names = agency_names(session, config)
     waiting = [names.get(request.agency_key, request.agency_key) for request in session.exec(
         select(AgencyRequest).where(AgencyRequest.case_id == case.id)
     ) if request.status not in CLOSED_STATUSES]

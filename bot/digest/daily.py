@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
+from bot.agencies.directory import agency_names
 from bot.cases.states import OPEN_STATUSES
 from bot.config import Config
 from bot.digest.attention import (
@@ -102,15 +103,16 @@ def _case_digest(session: Session, config: Config, case: Case, now: datetime) ->
         select(AgencyRequest).where(AgencyRequest.case_id == case.id)
         .order_by(col(AgencyRequest.agency_key))
     ).all()
-    agencies = [_agency_line(config, request, now) for request in requests]
-    rag, reasons = _rag(config, milestones, agencies, now)
-    last_day = _submission_day(config)
+    names = agency_names(session, config)
+    agencies = [agency_line(config, request, now, names) for request in requests]
+    rag, reasons = case_rag(config, milestones, agencies, now)
+    last_day = submission_day(config)
     timeline = _timeline(calendar, case, milestones, now, last_day)
     return CaseDigest(
         reference=case.reference,
         child=child_identity(case, config),
         status=words(case.status),
-        day_label=_day_label(calendar, case, milestones, today, last_day),
+        day_label=day_label(calendar, case, milestones, today, last_day),
         rag=rag,
         reasons=reasons,
         milestones=_milestone_lines(calendar, milestones, now),
@@ -132,9 +134,10 @@ def _is_overdue(milestone: Milestone, now: datetime) -> bool:
     )
 
 
-def _rag(
+def case_rag(
     config: Config, milestones: list[Milestone], agencies: list[AgencyLine], now: datetime
 ) -> tuple[str, list[str]]:
+    """Say whether a case is red, amber or green at now, and why."""
     # Red: a statutory milestone overdue, or the submission due within the amber horizon
     # before the partners have signed off. Amber: anything else overdue (a milestone or an
     # agency return) or due within the horizon. Green otherwise. Each reason names a cause.
@@ -148,6 +151,8 @@ def _rag(
             if milestone.status == MilestoneStatus.DONE}
     for milestone in milestones:
         if milestone.status not in OPEN_MILESTONE_STATUSES:
+            continue
+        if not _is_overdue(milestone, now) and milestone.due_at > horizon:
             continue
         due = short_time(milestone.due_at, calendar)
         if _is_overdue(milestone, now):
@@ -168,15 +173,17 @@ def _rag(
     return "green", []
 
 
-def _submission_day(config: Config) -> int:
+def submission_day(config: Config) -> int:
+    """Return the working day the report is due at the National Panel."""
     submission = config.preset.milestone(SUBMISSION_KEY)
     return submission.day if submission.day is not None else 15
 
 
-def _day_label(
+def day_label(
     calendar: WorkingCalendar, case: Case, milestones: list[Milestone], today: date,
     last_day: int,
 ) -> str:
+    """Say which working day a case is on: "Day 7 of 15", or the day it was submitted."""
     # On a weekend or bank holiday the count stays at the last working day's number.
     day = calendar.working_days_between(case.day0, today)
     for milestone in milestones:
@@ -201,9 +208,11 @@ def _milestone_lines(
     ]
 
 
-def _agency_line(config: Config, request: AgencyRequest, now: datetime) -> AgencyLine:
+def agency_line(config: Config, request: AgencyRequest, now: datetime,
+                names: dict[str, str] | None = None) -> AgencyLine:
+    """Say where one agency request stands: received, outstanding or overdue."""
     calendar = config.calendar
-    names = {agency.key: agency.name for agency in config.settings.agencies}
+    names = names or {agency.key: agency.name for agency in config.settings.agencies}
     name = names.get(request.agency_key, request.agency_key)
     if request.status in {AgencyRequestStatus.RETURNED, AgencyRequestStatus.NO_INVOLVEMENT}:
         when = short_time(request.closed_at, calendar) if request.closed_at else "-"

@@ -39,7 +39,10 @@ def notify(
     """
     settings = config.settings
     signature = settings.partnership.signature or settings.partnership.name
-    email = render_email(template or purpose, **{"signature": signature, **values})
+    # Every email may link to the cockpit's pages when it has a public address.
+    cockpit = settings.web.base_url or ""
+    email = render_email(template or purpose,
+                         **{"signature": signature, "cockpit": cockpit, **values})
     return enqueue_mail(
         session, partnership=settings.partnership.key, key=key, purpose=purpose,
         sender=settings.mailbox.address, sender_name=settings.partnership.name, to=to, cc=cc,

@@ -33,6 +33,8 @@ def environment(folder: Path = TEMPLATES) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["london"] = london_time
+    # The cockpit's public address, which notify passes when [web] base_url is set.
+    env.globals["cockpit"] = ""
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
@@ -32,15 +33,20 @@ class AuthResult:
     properties: dict[str, str]
 
 
-def verified_sender(config: Config, message: Message) -> SenderCheck:
-    """Say whether a message comes, authenticated, from someone the configuration names."""
+def verified_sender(
+    config: Config, message: Message, also_known: Callable[[str], str | None] | None = None
+) -> SenderCheck:
+    """Say whether a message comes, authenticated, from someone the configuration names.
+
+    also_known describes senders the configuration does not name (a one-off agency's people).
+    """
     address = sender_address(message)
     if address is None:
         return SenderCheck(False, "", "the From header does not hold exactly one address")
     if not address.isascii():
         return SenderCheck(False, address, f"{address} is not a plain ASCII address (a "
                                            "look-alike of a configured domain?)")
-    who = config.settings.known_sender(address)
+    who = config.settings.known_sender(address) or (also_known(address) if also_known else None)
     if who is None:
         return SenderCheck(False, address,
                            f"{address} is not a configured contact or agency domain")

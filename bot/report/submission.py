@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from bot.agencies.directory import find_agency
 from bot.ballots.lifecycle import open_signoff_ballot
 from bot.ballots.members import PARTNER_LABELS, members
 from bot.cases.documents import store_document
@@ -269,8 +270,8 @@ def record_submitted(
 
         asked = {r.agency_key for r in session.exec(select(AgencyRequest).where(
             AgencyRequest.case_id == case.id))}
-        people += [(c.name, c.email) for a in config.settings.agencies if a.key in asked
-                   for c in a.contacts]
+        people += [(c.name, c.email) for key in sorted(asked)
+                   for c in find_agency(session, config, key).contacts]
     for name, address in dict((email, (name, email)) for name, email in people).values():
         notify(session, config, "submission_outcome", to=[address],
                key=f"{case.reference}:submitted:{address.lower()}", now=now, case_id=case.id,

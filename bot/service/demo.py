@@ -60,6 +60,8 @@ class DemoResult:
     reference: str
     submitted_at: datetime | None
     cutoff: datetime
+    # The simulated clock's last instant.
+    ended: datetime
 
 
 def demo_config(folder: Path, preset: str) -> Config:
@@ -119,7 +121,7 @@ def run_demo(folder: Path, start: datetime, preset: str, console: Console) -> De
     with transaction(engine.database) as session:
         case = session.exec(select(Case)).one()
         cutoff = story.cutoff(session, case)
-        result = DemoResult(folder, case.reference, case.submitted_at, cutoff)
+        result = DemoResult(folder, case.reference, case.submitted_at, cutoff, end)
     _write_digest(folder, config)
     engine.database.dispose()
     return result

@@ -26,6 +26,7 @@ from bot.service.metrics import ServiceMetrics
 from bot.service.systemd import notify, watchdog_seconds
 from bot.service.wiring import build_engine, record_config_load
 from bot.store.db import transaction
+from bot.web.server import CockpitServer, start_cockpit
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Service:
         self.engine_thread = threading.Thread(target=self._run_engine, name="engine",
                                               daemon=True)
         self.health_server: ThreadingHTTPServer | None = None
+        self.cockpit: CockpitServer | None = None
 
     def start(self) -> None:
         """Verify the audit trail, catch up on everything due, then start the triggers.
@@ -85,6 +87,7 @@ class Service:
         if service.health_port:
             self.health_server = serve(service.health_host, service.health_port, self.health,
                                        self.engine.database, self.metrics.render)
+        self.cockpit = start_cockpit(self.config, self.engine.database, self.clock, self.wake.set)
         now = self.clock()
         record_config_load(self.engine, now)
         with transaction(self.engine.database) as session:
@@ -218,6 +221,8 @@ class Service:
         self.engine.database.dispose()
         if self.health_server is not None:
             self.health_server.shutdown()
+        if self.cockpit is not None:
+            self.cockpit.stop()
         log.info("service stopped")
 
     def run_until_signalled(self) -> int:

@@ -328,3 +328,18 @@ class DeliveryReceipt(SQLModel, table=True):
     key: str = Field(unique=True, max_length=200)
     ballot_id: int | None = Field(default=None, foreign_key="ballot.id", index=True)
     received_at: datetime = instant()
+
+
+class OneOffAgency(SQLModel, table=True):
+    """An agency asked on one case that is not in the configuration, added from the cockpit."""
+
+    __table_args__ = (UniqueConstraint("partnership", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    key: str = Field(max_length=64)
+    name: str = Field(max_length=300)
+    contact_email: str = Field(max_length=320)
+    escalation_email: str | None = Field(default=None, max_length=320)
+    added_at: datetime = instant()
+    added_by: str = Field(max_length=200)

@@ -109,6 +109,8 @@ class OutboxStatus(StrEnum):
     HELD = "held"
     # Replaced by a newer message (a submission of a newer report version) before it went.
     SUPERSEDED = "superseded"
+    # Given up by the business manager after it could not be delivered: no longer flagged.
+    ABANDONED = "abandoned"
 
 
 class OutboxChannel(StrEnum):

@@ -1,0 +1,98 @@
+"""The pages to read: the case board, a case's file, its documents, undelivered messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from bot.commands.base import CommandError, Context, NotAllowed
+from bot.commands.board import case_board
+from bot.commands.case_file import case_document, case_file
+from bot.commands.outbox import GiveUp, Resend, give_up, resend, undelivered
+from bot.web.core import (
+    Refused,
+    checked_form,
+    cockpit_of,
+    render,
+    require_signed_in,
+    run_command,
+    tell,
+)
+
+T = TypeVar("T")
+
+
+async def home(request: Request) -> Response:
+    """Send people to the case board."""
+    return RedirectResponse("/cases", status_code=303)
+
+
+async def board(request: Request) -> Response:
+    """Show every open case, worst first, or the closed ones on their own tab."""
+    actor = require_signed_in(request)
+    closed = request.query_params.get("tab") == "closed"
+    lines = await _read(request, lambda context: case_board(context, closed))
+    return render(request, "board.html.j2", actor=actor, lines=lines, closed=closed)
+
+
+async def case_page(request: Request) -> Response:
+    """Show one case's file."""
+    actor = require_signed_in(request)
+    reference = request.path_params["reference"]
+    found = await _read(request, lambda context: case_file(context, reference))
+    return render(request, "case.html.j2", actor=actor, file=found,
+                  now=cockpit_of(request).clock())
+
+
+async def document(request: Request) -> Response:
+    """Download one of a case's documents."""
+    require_signed_in(request)
+    reference, number = request.path_params["reference"], request.path_params["document"]
+    filename, path = await _read(request, lambda context: case_document(context, reference,
+                                                                        number))
+    return FileResponse(path, filename=filename, content_disposition_type="attachment")
+
+
+async def undelivered_page(request: Request) -> Response:
+    """List the messages the bot could not deliver, each with resend and give up."""
+    actor = require_signed_in(request)
+    letters = await _read(request, undelivered)
+    return render(request, "undelivered.html.j2", actor=actor, letters=letters, errors={})
+
+
+async def undelivered_action(request: Request) -> Response:
+    """Resend an undelivered message, or give it up with the reason."""
+    actor = require_signed_in(request)
+    form = await checked_form(request)
+    number = request.path_params["message"]
+    choice = request.path_params["choice"]
+    reason = str(form.get("reason", ""))
+    try:
+        if choice == "resend":
+            await run_command(request, actor, lambda context: resend(context, Resend(number)))
+            tell(request, f"Message {number} is queued again and goes on the next send.")
+        else:
+            await run_command(request, actor,
+                              lambda context: give_up(context, GiveUp(number, reason)))
+            tell(request, f"Message {number} will not be sent; the reason is in the audit.")
+    except NotAllowed as exc:
+        raise Refused(403, "Not allowed", str(exc)) from None
+    except CommandError as exc:
+        letters = await _read(request, undelivered)
+        return render(request, "undelivered.html.j2", status=400, actor=actor,
+                      letters=letters, errors={f"reason-{number}": str(exc)})
+    cockpit_of(request).on_change()
+    return RedirectResponse("/undelivered", status_code=303)
+
+
+async def _read(request: Request, query: Callable[[Context], T]) -> T:
+    actor = require_signed_in(request)
+    try:
+        return await run_command(request, actor, query)
+    except NotAllowed as exc:
+        raise Refused(403, "Not allowed", str(exc)) from None
+    except CommandError as exc:
+        raise Refused(404, "Not found", str(exc)) from None

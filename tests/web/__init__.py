@@ -1,0 +1,1 @@
+"""Tests of the business manager's cockpit."""
