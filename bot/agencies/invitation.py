@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.kernel.outbox import Attachment
+from bot.papers.forms import agency_forms
 from bot.process.timeline import plan
 from bot.settings import Agency
 from bot.store.models import AgencyRequest, Case
@@ -24,6 +25,7 @@ def request_attachments(
         form = base / form_path
         attachments.append(Attachment(form.name, form.read_bytes(), "application",
                                       _subtype(form.suffix)))
+    attachments.extend(agency_forms(config, case, request, found))
     if config.preset.agency_requests.meeting_invite:
         attachments.append(Attachment("rapid-review-meeting.ics",
                                       meeting_invitation(config, case, found).encode("utf-8"),
