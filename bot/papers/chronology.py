@@ -90,7 +90,8 @@ def combine(returns: Iterable[ReturnContents], gap_days: int = 90) -> Chronology
         for entry in members:
             others = ", ".join(str(other.number) for other in members if other is not entry)
             entry.flags.append(f"also recorded by another agency (row {others})")
-    agencies = list(dict.fromkeys(contents.agency for contents in returns))
+    agencies = list(dict.fromkeys(contents.agency for contents in returns
+                                  if contents.status != UNREADABLE))
     return Chronology(
         entries=entries, undated=undated, gaps=_gaps(entries, gap_days),
         contradictions=contradictions, agencies=agencies,

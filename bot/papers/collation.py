@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from jinja2 import TemplateError
@@ -57,7 +57,21 @@ def plan_collation(session: Session, config: Config, case: Case) -> None:
         return
     plan_action(session, partnership=case.partnership, case_id=case.id,
                 key=f"{case.reference}:papers:collation", action_name="collate_papers",
-                arguments=CollationDue(), due_at=milestone.due_at)
+                arguments=CollationDue(), due_at=collation_at(session, config, milestone))
+
+
+def collation_at(session: Session, config: Config, milestone: Milestone) -> datetime:
+    """Return when the papers are built: the start of the collation step's working day.
+
+    That leaves the day for the team to read them; never before the returns are due.
+    """
+    calendar = config.calendar
+    start = calendar.at(calendar.local_date(milestone.due_at),
+                        config.settings.partnership.working_hours_start)
+    returns = session.exec(select(Milestone).where(
+        Milestone.case_id == milestone.case_id, Milestone.key == "agency_returns_due")).first()
+    floor = returns.due_at if returns is not None else start
+    return min(max(start, floor), milestone.due_at)
 
 
 def plan_reading(
@@ -197,7 +211,8 @@ def _send(
     values = dict(
         case_reference=case.reference, late=late, built=now,
         recipient_names=", ".join(person.name for person in recipients),
-        meeting=meeting.due_at if meeting else None, rows=len(chronology.entries),
+        meeting=_words(config.calendar.local_date(meeting.due_at)) if meeting else None,
+        rows=len(chronology.entries),
         agencies=chronology.agencies, awaited=awaited,
         unreadable=[(c.agency, c.filename, c.why_unreadable()) for c in chronology.unreadable],
         gaps=len(chronology.gaps), contradictions=len(chronology.contradictions),
@@ -215,3 +230,7 @@ def _send(
         notify(session, config, "report_draft", to=[manager.email],
                key=f"{case.reference}:papers:draft:{build}", now=now, case_id=case.id,
                attachments=drafts, values={**values, "recipient_names": manager.name})
+
+
+def _words(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"

@@ -46,7 +46,7 @@ def read_return(content: bytes, agency: str, filename: str) -> ReturnContents:
         if suffix in {".csv", ".txt"}:
             return read_text_return(content, agency, filename, suffix)
         if suffix == ".pdf":
-            reason = "a PDF is not read by the bot (a scan or print needs a person to read it)"
+            reason = "a PDF is not read by the bot: a scan or print needs a person to read it"
         else:
             reason = f"a {suffix or 'file with no extension'} is not a kind the bot reads"
         return ReturnContents(agency, filename, refused=reason)
