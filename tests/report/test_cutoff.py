@@ -259,7 +259,7 @@ def test_the_covering_email_lists_each_attachment_by_name_and_sha256(engine: Eng
     assert plain is not None and html is not None
     assert "Attached (1 file;" in plain.get_content()
     assert f"- report.docx, SHA-256 {digest}" in plain.get_content()
-    assert f"<td style=\"border: 1px solid #d0d7de;\">report.docx</td>" in html.get_content()
+    assert "<td style=\"border: 1px solid #d0d7de;\">report.docx</td>" in html.get_content()
     assert digest in html.get_content()
     (attached,) = list(message.iter_attachments())
     assert hashlib.sha256(attached.get_content()).hexdigest() == digest

@@ -3,7 +3,8 @@
 Referral at 10:00 on Monday 2 March 2026 (Day 0; no bank holiday until Easter). The partners
 decide on Wednesday 4 March (Day 2); requests go with Template D and the Excel chronology,
 filled from the referral; returns are due on Day 9 (Friday 13 March, 17:00); the collation
-step is Day 10 (Monday 16 March), so the papers go at 09:00 that day, and the meeting Day 13 (Thursday 19 March).
+step is Day 10 (Monday 16 March), so the papers go at 09:00 that day; the meeting is Day 13
+(Thursday 19 March).
 """
 
 from __future__ import annotations
