@@ -224,7 +224,8 @@ class AgencyRequestSettings(Strict):
     """What goes with an information request to an agency."""
 
     form_path: str | None = None
-    # The partnership's forms, filled in for each agency and attached to its request.
+    # The partnership's forms (bundled names or paths), filled in for each agency from the
+    # referral and attached to its request; the months before Day 0 its period covers.
     forms: list[str] = Field(default_factory=list)
     period_months: int = Field(default=12, ge=0, le=240)
     meeting_start: time = time(10, 0)
@@ -235,7 +236,12 @@ class AgencyRequestSettings(Strict):
 
 
 class PapersSettings(Strict):
-    """The case papers the bot builds: the combined chronology and the draft report."""
+    """The case papers the bot builds: the combined chronology and the draft report.
+
+    The chronology's layout, the report template (a bundled name or a path), the review's
+    chair who receives the chronology with the business manager, and the days with nothing
+    recorded that make a gap.
+    """
 
     chronology_layout: Literal["agency_per_row", "agency_per_column"] = "agency_per_row"
     report_template: str | None = None

@@ -21,7 +21,7 @@ from bot.mail.notify import notify
 from bot.mail.render import london_time
 from bot.papers.archive import Refused
 from bot.papers.chronology import Chronology, combine
-from bot.papers.chronology_files import chronology_document, chronology_workbook
+from bot.papers.chronology_files import chronology_files
 from bot.papers.contents import UNREADABLE, ReturnContents
 from bot.papers.particulars import load_particulars
 from bot.papers.report_draft import CaseFacts, draft_report
@@ -167,10 +167,9 @@ def collate(
     for anonymised, kind, tag in ((False, "chronology", "named"),
                                   (True, "chronology_anonymised", "anonymised")):
         stem = f"{case.reference}-chronology-{tag}"
-        files.append((kind, f"{stem}.xlsx", chronology_workbook(
-            chronology, particulars, layout, anonymised, built, now)))
-        files.append((kind, f"{stem}.docx", chronology_document(
-            chronology, particulars, layout, anonymised, built, now)))
+        workbook, word = chronology_files(chronology, particulars, layout, anonymised, built,
+                                          now)
+        files += [(kind, f"{stem}.xlsx", workbook), (kind, f"{stem}.docx", word)]
     requests = list(session.exec(select(AgencyRequest).where(
         AgencyRequest.case_id == case.id).order_by(col(AgencyRequest.id))).all())
     milestones = session.exec(select(Milestone).where(Milestone.case_id == case.id)).all()

@@ -25,6 +25,7 @@ HEADINGS: dict[str, tuple[str, ...]] = {
 NEEDED = ("date", "event")
 # A cell longer than this is cut (a pasted record is not a chronology entry).
 MAX_CELL = 4000
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -127,4 +128,5 @@ def _text(value: object) -> str:
         return ""
     if hasattr(value, "strftime") and not isinstance(value, str):
         return str(value)
-    return " ".join(str(value).split())[:MAX_CELL]
+    # Control characters are not allowed in the Word and Excel files the rows go into.
+    return CONTROL.sub("", " ".join(str(value).split()))[:MAX_CELL]

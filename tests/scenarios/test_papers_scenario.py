@@ -185,7 +185,7 @@ def run(tmp_path: Path) -> tuple[Engine, dict[str, Any]]:
     return engine, seen
 
 
-def expected_rows(keys: list[str], config: Config) -> list[tuple[str, str, str, str]]:
+def expected_rows(keys: list[str], config: Config) -> list[tuple[str, str, str, str, str]]:
     from bot.papers.dates import read_date
 
     rows = []
@@ -194,7 +194,7 @@ def expected_rows(keys: list[str], config: Config) -> list[tuple[str, str, str, 
         for day, clock, event, source in RETURNS[key]:
             written = read_date(day)
             assert written is not None
-            rows.append(((written.sort_key, clock, name), (day, clock, name, event)))
+            rows.append(((written.sort_key, clock, name), (day, clock, name, event, source)))
     return [row for _key, row in sorted(rows)]
 
 
@@ -238,7 +238,7 @@ def test_a_warrington_case_gets_its_forms_its_chronology_and_its_draft(
     for files, keys in ((first_files, on_time), (late_files, [*on_time, "school"])):
         table = sheet_rows(files["RR-2026-001-chronology-named.xlsx"])
         # Every row of every readable return, in date order, row by row.
-        assert [(row[1], row[2] or "", row[4], row[5]) for row in table[1:]] == \
+        assert [(row[1], row[2] or "", row[4], row[5], row[6]) for row in table[1:]] == \
             expected_rows(keys, config)
         anonymised = files["RR-2026-001-chronology-anonymised.xlsx"]
         words = " ".join(str(cell) for row in sheet_rows(anonymised) for cell in row if cell)
