@@ -105,7 +105,8 @@ def take_return(
         reading.status, reading.rows = contents.status, len(contents.rows)
         reading.involvement = contents.involvement
         reading.problems = "\n".join(
-            [contents.refused] if contents.refused else contents.problems[:50])
+            ([contents.refused] if contents.refused else contents.problems[:50])
+            + contents.notes)
         reading.read_at = now
         session.add(reading)
         audit.record(session, case.partnership, "bot", "agency_return_read", now, case.id,
