@@ -224,11 +224,29 @@ class AgencyRequestSettings(Strict):
     """What goes with an information request to an agency."""
 
     form_path: str | None = None
+    # The partnership's forms (bundled names or paths), filled in for each agency from the
+    # referral and attached to its request; the months before Day 0 its period covers.
+    forms: list[str] = Field(default_factory=list)
+    period_months: int = Field(default=12, ge=0, le=240)
     meeting_start: time = time(10, 0)
     meeting_minutes: int = Field(default=120, ge=15, le=600)
     meeting_location: str = "Microsoft Teams (link to follow)"
 
     _clock = field_validator("meeting_start", mode="before")(parse_clock)
+
+
+class PapersSettings(Strict):
+    """The case papers the bot builds: the combined chronology and the draft report.
+
+    The chronology's layout, the report template (a bundled name or a path), the review's
+    chair who receives the chronology with the business manager, and the days with nothing
+    recorded that make a gap.
+    """
+
+    chronology_layout: Literal["agency_per_row", "agency_per_column"] = "agency_per_row"
+    report_template: str | None = None
+    chair: Person | None = None
+    gap_days: int = Field(default=90, ge=7, le=3650)
 
 
 # The fields a referral form must fill in, by the names bot/cases/referral_form.py knows.
@@ -359,6 +377,7 @@ class Settings(Strict):
     partners: Partners
     agencies: list[Agency] = Field(default_factory=list)
     agency_requests: AgencyRequestSettings = Field(default_factory=AgencyRequestSettings)
+    papers: PapersSettings = Field(default_factory=PapersSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)

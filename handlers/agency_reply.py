@@ -12,6 +12,7 @@ from bot.cases.documents import store_document
 from bot.cases.intake import looks_like_referral
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.mime import FoundAttachment, attachments, new_text, sender_address
+from bot.papers.collation import plan_reading
 from bot.store.models import InboundMessage
 from bot.store.statuses import InboundStatus, VouchedAs
 
@@ -72,8 +73,8 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
                        f"from the agency {agency.key} on {case.reference} with an attachment "
                        f"of a kind not accepted ({', '.join(refused)})", case_id=case.id)
     kind = reply_kind(message, files)
-    for found in files:
-        store_document(context.session, config, case, found, "agency_return", context.now)
+    stored = [store_document(context.session, config, case, found, "agency_return", context.now)
+              for found in files]
     request = record_agency_reply(context.session, config, case, agency.key, kind,
                                   row.received_at, actor=f"agency:{agency.key}",
                                   inbound_id=row.id)
@@ -81,5 +82,7 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
         return Outcome(InboundStatus.QUARANTINED, "agency_reply",
                        f"the agency {agency.key} replied on {case.reference} ({kind}), but the "
                        "case has not asked it", case_id=case.id)
+    # The files are read in the step's due actions, apart from this message's handling.
+    plan_reading(context.session, case, agency.key, stored, context.now)
     return Outcome(InboundStatus.PROCESSED, f"agency_{kind}", f"matched by {match.how}",
                    case_id=case.id)

@@ -17,6 +17,7 @@ from bot.cases.intake import (
     forwarded_referrer,
     looks_like_referral,
     referral_form,
+    referral_pairs,
 )
 from bot.cases.lifecycle import mark_milestone_done, open_case
 from bot.cases.referral_form import ReferralForm, initials, named_agencies
@@ -26,6 +27,7 @@ from bot.kernel import audit
 from bot.kernel.outbox import Attachment
 from bot.mail.mime import FoundAttachment, attachments, sender_address
 from bot.mail.notify import notify
+from bot.papers.particulars import read_particulars, record_particulars
 from bot.store.models import Case, InboundMessage, Milestone
 from bot.store.statuses import BallotKind, InboundStatus, VouchedAs
 
@@ -86,6 +88,9 @@ def take_referral(
     form = referral_form(message, files)
     _record_child(case, config, form)
     session.add(case)
+    # The address and family go where the papers read them, never into logs or chat.
+    record_particulars(session, case, read_particulars(referral_pairs(message, files), files),
+                       now)
     allowed = settings.intake.allowed_attachment_types
     kept = [found for found in files if found.suffix in allowed]
     for found in kept:

@@ -11,6 +11,7 @@ from bot.agencies.directory import find_agency
 from bot.agencies.invitation import request_attachments
 from bot.config import Config
 from bot.mail.notify import notify
+from bot.papers.particulars import load_particulars
 from bot.settings import Person
 from bot.store.models import AgencyRequest, Case
 
@@ -36,15 +37,19 @@ def tell_agency(
     found = find_agency(session, config, request.agency_key)
     settings = config.settings
     people = recipients(session, config, request)
-    attachments = request_attachments(config, case, request, found) if (
-        purpose == "agency_request") else []
+    asking = purpose == "agency_request"
+    attachments = request_attachments(config, case, request, found) if asking else []
+    # The request names the child as its form does (email only: chat never carries it).
+    particulars = load_particulars(session, case) if asking else None
     notify(session, config, purpose, to=[person.email for person in people],
            key=f"{request_prefix(session, case, request, asking)}:{key_suffix}", now=now,
            case_id=case.id, attachments=attachments, values=dict(
                agency_name=found.name, case_reference=case.reference, due=request.due_at,
                recipient_names=", ".join(person.name for person in people),
                partnership=settings.partnership.name, mailbox=settings.mailbox.address,
-               form_attached=bool(settings.agency_requests.form_path),
+               form_attached=bool(settings.agency_requests.form_path
+                                  or settings.agency_requests.forms),
+               child=particulars if particulars and particulars.child_name else None,
                meeting_invite=any(a.subtype == "calendar" for a in attachments)))
 
 

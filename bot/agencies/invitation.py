@@ -7,6 +7,7 @@ from pathlib import Path
 from bot.agencies.meeting import meeting_request
 from bot.config import Config
 from bot.kernel.outbox import Attachment
+from bot.papers.forms import agency_forms
 from bot.settings import Agency
 from bot.store.models import AgencyRequest, Case
 
@@ -23,6 +24,7 @@ def request_attachments(
         form = base / form_path
         attachments.append(Attachment(form.name, form.read_bytes(), "application",
                                       _subtype(form.suffix)))
+    attachments.extend(agency_forms(config, case, request, found))
     if config.preset.agency_requests.meeting_invite:
         attachments.append(meeting_request(config, case, found, request.asked_at))
     return attachments

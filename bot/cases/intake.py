@@ -36,12 +36,17 @@ def looks_like_referral(message: EmailMessage, files: list[FoundAttachment]) -> 
 
 def referral_form(message: EmailMessage, files: list[FoundAttachment]) -> ReferralForm:
     """Read the referral's fields from its .docx forms, then from "Label: value" body lines."""
+    return read_form(referral_pairs(message, files))
+
+
+def referral_pairs(message: EmailMessage, files: list[FoundAttachment]) -> list[tuple[str, str]]:
+    """Return the referral's (label, value) pairs: its .docx forms', then its body's."""
     pairs: list[tuple[str, str]] = []
     for found in files:
         if found.suffix == ".docx":
             pairs.extend(read_docx(found.content))
     pairs.extend(label_lines(body_text(message)))
-    return read_form(pairs)
+    return pairs
 
 
 def forwarded_referrer(message: EmailMessage, ignore: set[str]) -> str | None:

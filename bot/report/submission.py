@@ -163,11 +163,12 @@ def queue_submission(
     key = (submission_key(case, report_sha256) + (":late" if late else "")
            + (f":attempt{len(earlier) + 1}" if earlier else ""))
     not_before = max(now, case.submission_hold_until or now)
+    files = [Attachment(document.filename, content, "application",
+                        REPORT_SUFFIXES.get(suffix, "octet-stream"))]
     row = notify(
         session, config, "submission", to=[settings.national_panel.email],
         cc=[settings.business_manager.email], key=key, now=now, case_id=case.id,
-        attachments=[Attachment(document.filename, content, "application",
-                                REPORT_SUFFIXES.get(suffix, "octet-stream"))],
+        attachments=files,
         not_before=not_before, send_by=None if late_go_ahead else cutoff, values=dict(
             partnership=settings.partnership.name, case_reference=case.reference,
             decision=(case.decision or "rapid_review").replace("_", " "),
@@ -175,6 +176,9 @@ def queue_submission(
             recommendation=REVIEW_RECOMMENDATIONS.get(case.review_recommendation or ""),
             recommendation_rationale=case.review_rationale or "",
             report_sha256=report_sha256,
+            # The case file: every attachment by name and SHA-256, for the Panel to check.
+            attachments=[(file.filename, hashlib.sha256(file.content).hexdigest())
+                         for file in files],
             signers=[(PARTNER_LABELS.get(v.partner_key, v.partner_key),
                       names.get((v.partner_key, v.member_email.lower()), v.member_email),
                       v.cast_at) for v in votes if v.choice == "approve"]))

@@ -231,6 +231,38 @@ class Document(SQLModel, table=True):
     stored_at: datetime = instant()
 
 
+class CaseParticulars(SQLModel, table=True):
+    """What the referral says of the child and family, for the papers the case produces.
+
+    Like the case's child columns, this row is the child's identity: it is read only to fill
+    papers that go by email, never into chat or logs, and can be purged with the case.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int = Field(foreign_key="case.id", unique=True)
+    # The fields read from the referral (address, family members...) as JSON.
+    details: dict[str, Any] = Field(default_factory=dict,
+                                    sa_column=Column(JSON, nullable=False))
+    recorded_at: datetime = instant()
+
+
+class ReturnReading(SQLModel, table=True):
+    """What the bot read from one agency return: how many rows, what it could not read."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    partnership: str = Field(max_length=64)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    document_id: int = Field(foreign_key="document.id", unique=True)
+    agency_key: str = Field(max_length=64)
+    # read, partly_read or unreadable.
+    status: str = Field(max_length=16)
+    involvement: bool | None = None
+    rows: int = 0
+    problems: str = Field(default="", sa_column=Column(Text, nullable=False))
+    read_at: datetime = instant()
+
+
 class InboundMessage(SQLModel, table=True):
     """A message seen in the mailbox, kept until it has been dealt with."""
 

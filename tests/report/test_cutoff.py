@@ -240,3 +240,26 @@ def test_the_covering_email_gives_the_partners_recommendation_on_a_review(
     text = body.get_content()
     assert "The partners recommend a local child safeguarding practice review." in text
     assert "Learning about information sharing across the borough." in text
+
+
+def test_the_covering_email_lists_each_attachment_by_name_and_sha256(engine: Engine) -> None:
+    # Given a report signed off by two partners,
+    import hashlib
+
+    signed_off_case(engine, parse_instant("2027-01-12T10:00"))
+    # when the submission is queued,
+    engine.step(parse_instant("2027-01-12T10:00"))
+    (row,) = submissions(engine)
+    message = message_from_bytes(row.payload, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    digest = hashlib.sha256(b"PK-report").hexdigest()
+    # then both parts of the covering email name the file with its SHA-256, which matches
+    # the attachment that goes with it.
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and html is not None
+    assert "Attached (1 file;" in plain.get_content()
+    assert f"- report.docx, SHA-256 {digest}" in plain.get_content()
+    assert "<td style=\"border: 1px solid #d0d7de;\">report.docx</td>" in html.get_content()
+    assert digest in html.get_content()
+    (attached,) = list(message.iter_attachments())
+    assert hashlib.sha256(attached.get_content()).hexdigest() == digest

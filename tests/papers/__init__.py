@@ -1,0 +1,1 @@
+"""Tests of bot/papers: forms, returns read, the chronology and the draft."""
