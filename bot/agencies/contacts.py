@@ -37,10 +37,10 @@ def tell_agency(
     found = find_agency(session, config, request.agency_key)
     settings = config.settings
     people = recipients(session, config, request)
-    asking = purpose == "agency_request"
-    attachments = request_attachments(config, case, request, found) if asking else []
+    first_request = purpose == "agency_request"
+    attachments = request_attachments(config, case, request, found) if first_request else []
     # The request names the child as its form does (email only: chat never carries it).
-    particulars = load_particulars(session, case) if asking else None
+    particulars = load_particulars(session, case) if first_request else None
     notify(session, config, purpose, to=[person.email for person in people],
            key=f"{request_prefix(session, case, request, asking)}:{key_suffix}", now=now,
            case_id=case.id, attachments=attachments, values=dict(
