@@ -11,6 +11,7 @@ from bot.commands.ballots import CastVote, VoteSource, cast_vote
 from bot.commands.base import CommandError, Context
 from bot.commands.people import email_actor
 from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.mime import header, message_ids
 from bot.mail.senders import verified_sender
 from bot.store.models import Ballot, InboundMessage, OutboxMessage
 from bot.store.statuses import InboundStatus
@@ -19,14 +20,14 @@ name = "vote_email"
 order = 60
 
 KIND = "vote_email"
-VOTE_LINE = re.compile(r"^\s*\**\s*(APPROVE|REQUEST\s+CHANGES)\b\**[\s:.,;\-]*(.*)$",
+VOTE_LINE = re.compile(r"^[\s*]*(APPROVE|REQUEST\s+CHANGES)\b\**[\s:.,;\-]*(.*)$",
                        re.IGNORECASE)
 # Where the quoted original starts in a reply: everything after it is not the member's text.
 QUOTE_START = re.compile(
     r"^\s*(>|On .+wrote:\s*$|-{2,}\s*Original Message\s*-{2,}|From:\s|_{10,})", re.IGNORECASE
 )
-MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-TAG = re.compile(r"<[^>]+>")
+# A tag runs to the next "<" or ">", so a run of "<" is read in linear time.
+TAG = re.compile(r"<[^<>]*>")
 
 
 def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
@@ -81,9 +82,7 @@ def parse_vote(text: str) -> tuple[str | None, str]:
 
 
 def _ballot_replied_to(context: InboundContext, message: EmailMessage) -> Ballot | None:
-    referenced = MESSAGE_ID.findall(
-        f"{message.get('In-Reply-To', '')} {message.get('References', '')}"
-    )
+    referenced = message_ids(f"{header(message, 'In-Reply-To')} {header(message, 'References')}")
     if not referenced:
         return None
     request = context.session.exec(

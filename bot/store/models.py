@@ -303,3 +303,10 @@ class DeliveryReceipt(SQLModel, table=True):
     key: str = Field(unique=True, max_length=200)
     ballot_id: int | None = Field(default=None, foreign_key="ballot.id", index=True)
     received_at: datetime = instant()
+
+
+class InstallationSecret(SQLModel, table=True):
+    """A secret made once per installation (the key of our Message-IDs); never shown or logged."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=128)

@@ -508,8 +508,14 @@ def specs() -> list[Spec]:
     add("own_mail_message_id.eml", mail(
         [("From", "Forwarder <fwd@relay.test>"), ("To", "rapidreview@exampleshire.example"),
          ("Subject", "Fwd: something"),
-         ("Message-ID", "<rr.0123456789abcdef0123456789abcdef@exampleshire.example>")], "x"),
+         ("Message-ID", request_message_id("RR-2026-001", "school"))], "x"),
         status="processed", kind="own_mail")
+    # An unkeyed id of our form can be worked out by anyone: it hides nothing.
+    add("own_mail_unkeyed_message_id.eml", mail(
+        [("From", "Forwarder <fwd@relay.test>"), ("To", "rapidreview@exampleshire.example"),
+         ("Subject", "Fwd: something"),
+         ("Message-ID", "<rr.0123456789abcdef0123456789abcdef@exampleshire.example>")], "x"),
+        status="quarantined", kind="unverified_sender")
 
     # Our own address or key header, written by someone else: never filed away unseen.
     add("own_address_spoofed.eml", mail(
