@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from bot.cases.intake import names_referral
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.mail.automatic import auto_reply_kind, is_bounce
+from bot.mail.mime import attachments
 from bot.mail.senders import verified_sender
 from bot.store.models import InboundMessage
 from bot.store.statuses import InboundStatus
@@ -24,6 +26,10 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     check = verified_sender(context.config, message)
     if check.ok:
         return None
-    if is_bounce(message) or auto_reply_kind(message) is not None:
+    if is_bounce(message):
+        return None
+    # Automatic mail that names itself a referral is a referral: unauthenticated, it waits.
+    if auto_reply_kind(message) is not None and not names_referral(
+            message, attachments(message)):
         return None
     return Outcome(InboundStatus.QUARANTINED, "unverified_sender", check.reason)

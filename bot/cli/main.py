@@ -32,6 +32,7 @@ from bot.config import missing_secrets
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.mailbox import MailboxError, MemoryCursorStore
+from bot.mail.boundary_survey import recent_messages, survey
 from bot.process.preset import load_preset, preset_names
 from bot.process.timeline import Timeline, plan
 from bot.process.working_days import LONDON, WorkingCalendar, parse_instant
@@ -290,7 +291,7 @@ Where to look:
 
 @app.command("check-mailbox")
 def check_mailbox(config: RequiredConfig) -> None:
-    """Connect to the configured mailbox and list the folders the bot will use."""
+    """Connect to the mailbox, list the bot's folders and check the mail boundary's results."""
     loaded = load(config)
     missing = missing_secrets(loaded.settings)
     if missing:
@@ -298,6 +299,8 @@ def check_mailbox(config: RequiredConfig) -> None:
     mailbox = open_mailbox(loaded, MemoryCursorStore())
     try:
         lines = mailbox.check()
+        # The newest messages show whether senders would verify at this boundary.
+        lines += survey(loaded.settings.mailbox, recent_messages(mailbox))
     except MailboxError as exc:
         fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
     finally:

@@ -7,7 +7,8 @@ Three boundary shapes ([mailbox] boundary):
 - "authserv-id": the boundary (a gateway such as Mimecast or Proofpoint, OpenDKIM and OpenDMARC,
   Google Workspace) names itself as the authserv-id (``trusted_authserv_id``). Going down the
   message from the top, results count until the first Received header written by a host that
-  is not the boundary, the mailbox's own domain or one of ``internal_relays``.
+  is not the boundary, the mailbox's own domain or one of ``internal_relays`` (a hop that
+  names no sending host is the system's own hand-on).
 - "exchange-online": Exchange Online Protection writes results without an authserv-id, above the
   Received header of its inbound frontend (``by *.mail.protection.outlook.com``), under a run of
   Microsoft's own hops (``*.prod.outlook.com``, ``*.outlook.office365.com``). Only the topmost
@@ -118,8 +119,10 @@ def _authserv_id(settings: MailboxSettings, message: Message) -> BoundaryResults
     for name, value in message.raw_items():
         lowered = name.lower()
         if lowered == "received" and inside:
-            host = received_hosts(str(value))[1]
-            inside = (host == trusted or host == own or host.endswith("." + own)
+            source, host = received_hosts(str(value))
+            # A hop that names no sending host ("Received: by 2002:a05:... with SMTP id", as
+            # Google writes) is the system handing mail on inside itself.
+            inside = not source or (host == trusted or host == own or host.endswith("." + own)
                       or host_matches(host, settings.internal_relays))
         elif lowered == "authentication-results":
             header = parse_auth_results(str(value))

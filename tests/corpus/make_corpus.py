@@ -662,7 +662,9 @@ def main() -> None:
     """Write every .eml and the manifest expected.toml."""
     lines = ["# What the inbound pipeline must make of each message in this folder.",
              "# Written by make_corpus.py; tests/corpus/test_corpus.py asserts every entry.", ""]
-    for spec in specs():
+    from tests.corpus.hostile import hostile_specs
+
+    for spec in specs() + hostile_specs():
         (HERE / spec.name).write_bytes(spec.raw)
         lines.append(f'["{spec.name}"]')
         lines.extend(f"{key} = {toml_value(value)}" for key, value in spec.expect.items())
