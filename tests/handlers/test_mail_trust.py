@@ -23,32 +23,20 @@ from bot.kernel.outbox import enqueue_mail
 from bot.store.db import transaction
 from bot.store.models import AgencyRequest, InboundMessage, OutboxMessage
 from tests.corpus.make_corpus import mail, person, trace
-from tests.handlers.world import (
-    HANDLED,
-    WORLD_SECRET,
-    build_world,
-    deliver,
-    make_engine,
-    world_config,
-)
+
+# The corpus world, built once per module and copied for each test.
+from tests.corpus.test_corpus import world_database  # noqa: F401
+from tests.handlers.world import HANDLED, WORLD_SECRET, deliver, make_engine, world_config
 from tests.recording import RecordingMailbox
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 
-@pytest.fixture(scope="module")
-def world_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("trust-world")
-    engine, _mailbox = make_engine(world_config(folder), folder)
-    build_world(engine)
-    engine.step(HANDLED)
-    engine.database.dispose()
-    return folder / "rrbot.sqlite3"
-
-
 @pytest.fixture
-def world(world_file: Path, tmp_path: Path) -> Iterator[tuple[Engine, RecordingMailbox]]:
-    shutil.copy(world_file, tmp_path / "rrbot.sqlite3")
+def world(
+    world_database: Path, tmp_path: Path  # noqa: F811 - the corpus world fixture.
+) -> Iterator[tuple[Engine, RecordingMailbox]]:
+    shutil.copy(world_database, tmp_path / "rrbot.sqlite3")
     engine, mailbox = make_engine(world_config(tmp_path), tmp_path)
     yield engine, mailbox
     engine.database.dispose()

@@ -15,16 +15,7 @@ import pytest
 from bot.kernel.mailbox import EMAIL_POLICY
 from bot.mail.boundary_survey import survey
 from bot.mail.senders import verified_sender
-from tests.corpus.shapes import (
-    eop_results,
-    exchange_internal,
-    exchange_online,
-    gmail,
-    mimecast,
-    opendkim,
-    rewriting_relay,
-    sender_hop,
-)
+from tests.corpus import shapes
 from tests.factories import build_config, dotted
 
 LEE = "Dr Lee <lee.safeguarding@gp.example>"
@@ -33,46 +24,48 @@ EO = {"mailbox.boundary": "exchange-online"}
 MIMECAST = {"mailbox.trusted_authserv_id": "relay.mimecast.com",
             "mailbox.internal_relays": ["*.exampleshire.local"]}
 GOOGLE = {"mailbox.trusted_authserv_id": "mx.google.com"}
-FORGED_EOP = eop_results("gp.example") + sender_hop("gp.example", "relay.evil.test")
+FORGED_EOP = shapes.eop_results("gp.example") + shapes.sender_hop("gp.example", "relay.evil.test")
 
 # (name, trace headers, From, config overrides, verified, a words of the reason)
 HEADER_SETS: list[tuple[str, str, str, dict[str, Any], bool, str]] = [
-    ("exchange online, dmarc pass", exchange_online("gp.example"), LEE, EO, True, "dmarc=pass"),
-    ("exchange online, dmarc fail", exchange_online("gp.example", "fail"), LEE, EO, False,
+    ("exchange online, dmarc pass", shapes.exchange_online("gp.example"), LEE, EO, True,
+     "dmarc=pass"),
+    ("exchange online, dmarc fail", shapes.exchange_online("gp.example", "fail"), LEE, EO, False,
      "dmarc=fail"),
     ("exchange online, forged pass below the frontend",
-     exchange_online("gp.example", "fail", below=FORGED_EOP), LEE, EO, False, "dmarc=fail"),
+     shapes.exchange_online("gp.example", "fail", below=FORGED_EOP), LEE, EO, False, "dmarc=fail"),
     ("exchange online, only a forged header below the frontend",
-     exchange_online("gp.example", results=False, below=FORGED_EOP), LEE, EO, False,
+     shapes.exchange_online("gp.example", results=False, below=FORGED_EOP), LEE, EO, False,
      "1 Authentication-Results header(s) from outside ignored"),
     ("exchange online, Authentication-Results-Original ignored",
-     exchange_online("gp.example", "fail", below=eop_results(
+     shapes.exchange_online("gp.example", "fail", below=shapes.eop_results(
          "gp.example", name="Authentication-Results-Original")), LEE, EO, False, "dmarc=fail"),
-    ("exchange online, inside the tenant", exchange_internal(), MANAGER, EO, True, "signed in"),
-    ("exchange online, inside the tenant but not the tenant's domain", exchange_internal(),
+    ("exchange online, inside the tenant", shapes.exchange_internal(), MANAGER, EO, True,
+     "signed in"),
+    ("exchange online, inside the tenant but not the tenant's domain", shapes.exchange_internal(),
      LEE, EO, False, "no authentication results"),
-    ("exchange online shape, default authserv-id boundary", exchange_online("gp.example"), LEE,
-     {}, False, "no authentication results"),
-    ("mimecast and on-premises exchange", mimecast("gp.example"), LEE, MIMECAST, True,
+    ("exchange online shape, default authserv-id boundary",
+     shapes.exchange_online("gp.example"), LEE, {}, False, "no authentication results"),
+    ("mimecast and on-premises exchange", shapes.mimecast("gp.example"), LEE, MIMECAST, True,
      "dmarc=pass"),
-    ("mimecast without the council's relays", mimecast("gp.example"), LEE,
+    ("mimecast without the council's relays", shapes.mimecast("gp.example"), LEE,
      {"mailbox.trusted_authserv_id": "relay.mimecast.com"}, False, "from outside ignored"),
-    ("mimecast, forged pass below the sender's hop", mimecast("gp.example", "fail", below=(
-        sender_hop("gp.example", "relay.evil.test")
+    ("mimecast, forged pass below the sender's hop", shapes.mimecast("gp.example", "fail", below=(
+        shapes.sender_hop("gp.example", "relay.evil.test")
         + "Authentication-Results: relay.mimecast.com; dmarc=pass header.from=gp.example\r\n")),
      LEE, MIMECAST, False, "dmarc=fail"),
-    ("google workspace", gmail("gp.example"), LEE, GOOGLE, True, "dmarc=pass"),
-    ("google workspace, dmarc fail", gmail("gp.example", "fail"), LEE, GOOGLE, False,
+    ("google workspace", shapes.gmail("gp.example"), LEE, GOOGLE, True, "dmarc=pass"),
+    ("google workspace, dmarc fail", shapes.gmail("gp.example", "fail"), LEE, GOOGLE, False,
      "dmarc=fail"),
-    ("opendkim and opendmarc, no dmarc record", opendkim("gp.example"), LEE, {}, True,
+    ("opendkim and opendmarc, no dmarc record", shapes.opendkim("gp.example"), LEE, {}, True,
      "spf=pass and dkim=pass"),
-    ("opendkim, spf only", opendkim("gp.example", dkim="none"), LEE, {}, False,
+    ("opendkim, spf only", shapes.opendkim("gp.example", dkim="none"), LEE, {}, False,
      "did not authenticate"),
-    ("rewriting relay, original signature intact", rewriting_relay("gp.example"), LEE, {},
+    ("rewriting relay, original signature intact", shapes.rewriting_relay("gp.example"), LEE, {},
      True, "dmarc=pass"),
-    ("rewriting relay, original signature broken", rewriting_relay(
+    ("rewriting relay, original signature broken", shapes.rewriting_relay(
         "gp.example", dkim_intact=False), LEE, {}, False, "dmarc=fail"),
-    ("no boundary at all", opendkim("gp.example"), LEE, {"mailbox.boundary": "none"}, False,
+    ("no boundary at all", shapes.opendkim("gp.example"), LEE, {"mailbox.boundary": "none"}, False,
      "no authentication results"),
 ]
 
@@ -103,8 +96,8 @@ def test_the_survey_tells_the_it_officer_which_setting_makes_senders_verify(
 ) -> None:
     # Given an inbox of Exchange Online mail and a config still on the default boundary,
     config = build_config(tmp_path)
-    raws = [message_with(exchange_online("gp.example"), LEE).as_bytes() for _ in range(3)]
-    raws.append(message_with(exchange_internal(), MANAGER).as_bytes())
+    raws = [message_with(shapes.exchange_online("gp.example"), LEE).as_bytes() for _ in range(3)]
+    raws.append(message_with(shapes.exchange_internal(), MANAGER).as_bytes())
     # when the survey reads it,
     lines = survey(config.settings.mailbox, raws)
     # then it names the shape, says none would be checked, and what to set.
