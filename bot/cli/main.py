@@ -308,7 +308,8 @@ def check_mailbox(config: RequiredConfig) -> None:
     console.print(f"mailbox {loaded.settings.mailbox.address} via"
                   f" {loaded.settings.mailbox.backend}: OK", markup=False)
     for line in lines:
-        console.print(f"  {line}", markup=False, highlight=False)
+        # Unwrapped, so that a setting it suggests can be copied as it stands.
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 @audit_app.command("verify")
