@@ -60,23 +60,24 @@ def check_headers(message: EmailMessage) -> None:
 def message_id_for(idempotency_key: str, domain: str, secret: bytes | None = None) -> str:
     """Derive the Message-ID of an outbox row from its idempotency key.
 
-    With the installation's secret the id is keyed, <rr.DIGEST.TAG@domain>: TAG is an HMAC of
-    DIGEST, so only the bot (or whoever received the message) can quote one. Rows queued
-    before the secret existed keep their unkeyed <rr.DIGEST@domain>.
+    With the installation's secret the id is keyed, <rr.DIGEST TAG@domain> (16 hex digits
+    each): TAG is an HMAC of DIGEST, so only the bot, or whoever received the message, can
+    quote one. Rows queued before the secret existed keep their unkeyed <rr.DIGEST@domain>
+    (32 hex digits of the key's SHA-256). Both are as long, so neither header is ever folded.
     """
-    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
     if secret is None:
-        return f"<rr.{digest}@{domain}>"
-    return f"<rr.{digest}.{_tag(secret, digest)}@{domain}>"
+        return f"<rr.{digest[:32]}@{domain}>"
+    return f"<rr.{digest[:16]}{_tag(secret, digest[:16])}@{domain}>"
 
 
 def is_keyed(message_id: str, secret: bytes) -> bool:
     """Say whether a Message-ID is one the bot made with this installation's secret."""
     local = message_id.strip().removeprefix("<").partition("@")[0]
-    prefix, digest, tag = (local.split(".") + ["", "", ""])[:3]
-    return (prefix == "rr" and len(digest) == 32 and local.count(".") == 2
-            and hmac.compare_digest(tag, _tag(secret, digest)))
+    prefix, _dot, hexdigits = local.partition(".")
+    return (prefix == "rr" and len(hexdigits) == 32
+            and hmac.compare_digest(hexdigits[16:], _tag(secret, hexdigits[:16])))
 
 
 def _tag(secret: bytes, digest: str) -> str:
-    return hmac.new(secret, digest.encode("ascii", "replace"), hashlib.sha256).hexdigest()[:20]
+    return hmac.new(secret, digest.encode("ascii", "replace"), hashlib.sha256).hexdigest()[:16]

@@ -189,7 +189,8 @@ def automatic_specs(add: Any) -> None:
         "postmaster@homes.example", "Undeliverable: [RR-2026-002] Information request",
         "avery.housing@homes.example", LEGACY_HOUSING, "smtp; 550 5.1.10 not found"),
         status="quarantined", kind="bounce", reason="unkeyed", queued=[])
-    guessed = GP_REQUEST.replace(GP_REQUEST.split(".")[2][:20], "0" * 20)
+    # The request's id with its 16-digit tag guessed (the digest part anyone can work out).
+    guessed = GP_REQUEST[:20] + "0" * 16 + GP_REQUEST[36:]
     add("dsn_guessed_tag.eml", dsn(
         "MAILER-DAEMON@mail.evil.test", "Undelivered Mail Returned to Sender (guess)",
         "lee.safeguarding@gp.example", guessed, "smtp; 550 5.1.1 no such user"),

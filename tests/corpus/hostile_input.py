@@ -153,5 +153,5 @@ def input_specs() -> list[Spec]:
         **limits, reason="nested more than 20")
     add("own_mail_wrong_tag.eml", raw(
         "From: Someone <someone@relay.test>\r\nSubject: Fwd\r\nMessage-ID: <rr."
-        + "0" * 32 + "." + "f" * 20 + "@exampleshire.example>\r\n", prefix=""), **UNVERIFIED)
+        + "0" * 16 + "f" * 16 + "@exampleshire.example>\r\n", prefix=""), **UNVERIFIED)
     return found
