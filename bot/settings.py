@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from typing import Any, Literal
 
@@ -181,11 +182,24 @@ class MailboxSettings(Strict):
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     trusted_authserv_id: str | None = Field(default=None, pattern=DOMAIN_PATTERN)
     unauthenticated: Literal["flag", "accept"] = "flag"
+    # Whose Authentication-Results count (bot/mail/boundary.py): a gateway naming itself
+    # (trusted_authserv_id), Exchange Online Protection, or no boundary at all.
+    boundary: Literal["exchange-online", "authserv-id", "none"] = "authserv-id"
+    # The council's own relay hosts between the boundary and the mailbox ("*.x" for a domain).
+    internal_relays: list[str] = Field(default_factory=list)
     maildir: MaildirSettings = Field(default_factory=MaildirSettings)
     imap: ImapSettings | None = None
     smtp: SmtpSettings | None = None
     graph: GraphSettings | None = None
     ews: EwsSettings | None = None
+
+    @field_validator("internal_relays")
+    @classmethod
+    def _relay_names(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not re.fullmatch(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", host):
+                raise ValueError(f"{host!r} is not a host name (or *.domain)")
+        return value
 
     @model_validator(mode="after")
     def _backend_configured(self) -> MailboxSettings:

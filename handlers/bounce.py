@@ -12,8 +12,12 @@ from bot.agencies.directory import agency_for_sender
 from bot.agencies.requests import note_contact_problem
 from bot.engine.pipeline import InboundContext, Outcome
 from bot.kernel import audit
-from bot.mail.mime import body_text, header, message_ids, sender_address, subject
+from bot.kernel.headers import is_keyed
+from bot.kernel.installation import installation_secret
+from bot.mail.automatic import is_bounce
+from bot.mail.mime import address_in, body_text, message_ids
 from bot.mail.notify import notify
+from bot.mail.senders import verified_sender
 from bot.store.models import Case, InboundMessage, OutboxMessage
 from bot.store.statuses import InboundStatus
 
@@ -21,14 +25,8 @@ name = "bounce"
 # Bounces are looked at before auto-replies: a DSN often also says Auto-Submitted.
 order = 30
 
-DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-delivery-subsystem|"
-                    r"microsoftexchange[0-9a-f]*|mail-daemon)@", re.IGNORECASE)
-BOUNCE_SUBJECT = re.compile(
-    r"^(undeliverable|undelivered mail returned to sender|delivery status notification|"
-    r"mail delivery (failed|failure)|returned mail|failure notice|delivery has failed|"
-    r"message not delivered|delivery failure|non remis|unzustellbar|onbestelbaar)",
-    re.IGNORECASE)
-ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+UNTRUSTED = ("an unauthenticated delivery report that quotes only unkeyed Message-IDs of ours; "
+             "nothing was changed")
 
 
 @dataclass(frozen=True)
@@ -39,19 +37,6 @@ class Bounce:
     failed: list[str]
     delayed: bool
     diagnostic: str
-
-
-def is_bounce(message: EmailMessage) -> bool:
-    """Say whether a message is a delivery status notification, in any of its usual shapes."""
-    if message.get_content_type() == "multipart/report" and (
-            str(message.get_param("report-type", "")).lower() == "delivery-status"):
-        return True
-    sender = sender_address(message) or ""
-    if DAEMON.match(sender):
-        return True
-    empty_path = header(message, "Return-Path").strip() == "<>"
-    return bool(BOUNCE_SUBJECT.match(subject(message))) and (
-        empty_path or "Auto-Submitted" in message)
 
 
 def read_bounce(message: EmailMessage) -> Bounce:
@@ -91,6 +76,13 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     if not ours:
         return Outcome(InboundStatus.PROCESSED, "bounce",
                        "a bounce of a message the bot did not send")
+    if not verified_sender(context.config, message).ok:
+        # Anyone can write a DSN; one the boundary did not authenticate is believed only when
+        # it quotes a keyed Message-ID, which only a receiver of that message can know.
+        secret = installation_secret(session)
+        ours = [row for row in ours if is_keyed(row.message_id, secret)]
+        if not ours:
+            return Outcome(InboundStatus.QUARANTINED, "bounce", UNTRUSTED)
     sent = ours[0]
     recipients = [address.strip().lower() for address in sent.recipients.split(",")]
     failed = [address for address in bounce.failed if address in recipients]
@@ -140,8 +132,7 @@ def _status_blocks(part: Message) -> list[Message]:
 
 def _recipient(block: Message) -> str:
     value = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
-    found = ADDRESS.search(value.partition(";")[2] or value)
-    return found.group(0).lower() if found else ""
+    return address_in(value.partition(";")[2] or value)
 
 
 def _original_ids(part: Message) -> list[str]:

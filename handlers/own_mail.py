@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from email.message import EmailMessage
 
 from sqlmodel import select
 
 from bot.engine.pipeline import InboundContext, Outcome
+from bot.kernel.headers import is_keyed
+from bot.kernel.installation import installation_secret
 from bot.kernel.mailbox import OUTBOX_KEY_HEADER
 from bot.mail.mime import address_domain, header
 from bot.store.models import InboundMessage, OutboxMessage
@@ -23,9 +24,11 @@ def process(context: InboundContext, row: InboundMessage, message: EmailMessage)
     A From of our own address alone is not enough, as anyone can write it: such mail goes on
     to the sender check, which quarantines it for the business manager to see.
     """
-    ours = context.config.settings.mailbox.address.lower()
-    pattern = rf"<rr\.[0-9a-f]{{32}}@{re.escape(address_domain(ours))}>"
-    if re.fullmatch(pattern, header(message, "Message-ID").strip(), re.IGNORECASE):
+    domain = address_domain(context.config.settings.mailbox.address)
+    message_id = header(message, "Message-ID").strip()
+    # Only a keyed id is ours: an unkeyed <rr.DIGEST@domain> can be worked out by anyone.
+    if message_id.lower().endswith(f"@{domain}>") and is_keyed(
+            message_id, installation_secret(context.session)):
         return Outcome(InboundStatus.PROCESSED, "own_mail", "carries a Message-ID the bot made")
     key = header(message, OUTBOX_KEY_HEADER).strip()
     # A forwarder may give our message a new Message-ID but keeps our key header; the key

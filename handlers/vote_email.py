@@ -13,6 +13,7 @@ from bot.commands.ballots import CastVote, VoteSource, cast_vote
 from bot.commands.base import CommandError, Context
 from bot.commands.people import email_actor
 from bot.engine.pipeline import InboundContext, Outcome
+from bot.mail.mime import header, message_ids
 from bot.mail.notify import notify
 from bot.mail.senders import verified_sender
 from bot.store.models import Ballot, Case, InboundMessage, OutboxMessage
@@ -31,8 +32,8 @@ BALLOT_OF_PURPOSE = {"referral_copy": BallotKind.DECISION,
 QUOTE_START = re.compile(
     r"^\s*(>|On .+wrote:\s*$|-{2,}\s*Original Message\s*-{2,}|From:\s|_{10,})", re.IGNORECASE
 )
-MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-TAG = re.compile(r"<[^>]+>")
+# A tag runs to the next "<" or ">", so a run of "<" is read in linear time.
+TAG = re.compile(r"<[^<>]*>")
 
 
 def process(context: InboundContext, row: InboundMessage, message: EmailMessage) -> Outcome | None:
@@ -101,7 +102,8 @@ def _choice_line(kind: str) -> re.Pattern[str]:
                  for spelling in (option.label, option.value.replace("_", " "))}
     words = [r"[\s_]+".join(re.escape(word) for word in spelling.split())
              for spelling in sorted(spellings, key=len, reverse=True)]
-    return re.compile(rf"^\s*\**\s*({'|'.join(words)})\b\**[\s:.,;\-]*(.*)$", re.IGNORECASE)
+    # The leading spaces and stars are one class, so a line of them is read in linear time.
+    return re.compile(rf"^[\s*]*({'|'.join(words)})\b\**[\s:.,;\-]*(.*)$", re.IGNORECASE)
 
 
 def _choices(kind: str, last: str) -> str:
@@ -124,9 +126,7 @@ def _tell_how_to_vote(context: InboundContext, row: InboundMessage, ballot: Ball
 
 
 def _ballot_replied_to(context: InboundContext, message: EmailMessage) -> Ballot | None:
-    referenced = MESSAGE_ID.findall(
-        f"{message.get('In-Reply-To', '')} {message.get('References', '')}"
-    )
+    referenced = message_ids(f"{header(message, 'In-Reply-To')} {header(message, 'References')}")
     if not referenced:
         return None
     sent = context.session.exec(

@@ -7,14 +7,17 @@ from email.message import EmailMessage
 
 from bot.cases.referral_form import ReferralForm, label_lines, read_docx, read_form
 from bot.config import Config
-from bot.mail.mime import FoundAttachment, body_text, subject
+from bot.mail.mime import FoundAttachment, address_in, body_text, subject
 
 REFERRAL_WORDS = re.compile(
     r"\b(referral|notification|serious (child )?safeguarding (case|incident)|"
     r"serious incident|rapid review request)\b", re.IGNORECASE)
+# The words that make a subject a referral's even on automatic mail ("notification" alone is
+# what every system's notices say).
+REFERRAL_SUBJECT = re.compile(
+    r"\b(referral|serious (child )?safeguarding (case|incident)|serious incident|"
+    r"rapid review request)\b", re.IGNORECASE)
 FORM_NAME = re.compile(r"referral|notification|serious.?incident", re.IGNORECASE)
-FORWARDED_FROM = re.compile(
-    r"(?im)^\s*\*?from:\*?\s*(?:\"?[^\n<\"]*\"?\s*)?<?([A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+)>?")
 # Words in the BM's own subject that mark a report being uploaded (a later handler's mail).
 REPORT_WORD = re.compile(r"\bREPORT\b")
 
@@ -34,6 +37,15 @@ def looks_like_referral(message: EmailMessage, files: list[FoundAttachment]) -> 
     return bool(REFERRAL_WORDS.search(body_text(message)[:5000]))
 
 
+def names_referral(message: EmailMessage, files: list[FoundAttachment]) -> bool:
+    """Say whether a message names itself a referral: a form attached, or its subject says so.
+
+    Its body is not enough here: a newsletter may mention referrals in passing.
+    """
+    return any(FORM_NAME.search(found.filename) for found in files) or bool(
+        REFERRAL_SUBJECT.search(subject(message)))
+
+
 def referral_form(message: EmailMessage, files: list[FoundAttachment]) -> ReferralForm:
     """Read the referral's fields from its .docx forms, then from "Label: value" body lines."""
     return read_form(referral_pairs(message, files))
@@ -51,8 +63,13 @@ def referral_pairs(message: EmailMessage, files: list[FoundAttachment]) -> list[
 
 def forwarded_referrer(message: EmailMessage, ignore: set[str]) -> str | None:
     """Return the original sender of a forwarded referral, when the forward shows one."""
-    for found in FORWARDED_FROM.finditer(body_text(message)):
-        address = found.group(1).lower()
-        if address not in ignore:
+    # Line by line, with no pattern over the line: a forward's header block says
+    # "From: Name <address>" (Outlook may write "*From:*").
+    for line in body_text(message).splitlines():
+        label, colon, rest = line.strip().lstrip("*").partition(":")
+        if not colon or label.strip().lower() != "from":
+            continue
+        address = address_in(rest.lstrip("*"))
+        if address and address not in ignore:
             return address
     return None

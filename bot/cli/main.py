@@ -34,6 +34,7 @@ from bot.digest.attention import words
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.mailbox import MailboxError, MemoryCursorStore
+from bot.mail.boundary_survey import recent_messages, survey
 from bot.process.preset import load_preset, preset_names
 from bot.process.timeline import Timeline, plan
 from bot.process.working_days import LONDON, WorkingCalendar, london_time, parse_instant
@@ -312,7 +313,7 @@ Where to look:
 
 @app.command("check-mailbox")
 def check_mailbox(config: RequiredConfig) -> None:
-    """Connect to the configured mailbox and list the folders the bot will use."""
+    """Connect to the mailbox, list the bot's folders and check the mail boundary's results."""
     loaded = load(config)
     missing = missing_secrets(loaded.settings)
     if missing:
@@ -320,6 +321,8 @@ def check_mailbox(config: RequiredConfig) -> None:
     mailbox = open_mailbox(loaded, MemoryCursorStore())
     try:
         lines = mailbox.check()
+        # The newest messages show whether senders would verify at this boundary.
+        lines += survey(loaded.settings.mailbox, recent_messages(mailbox))
     except MailboxError as exc:
         fail(f"mailbox ({loaded.settings.mailbox.backend}): {exc}")
     finally:
@@ -327,7 +330,8 @@ def check_mailbox(config: RequiredConfig) -> None:
     console.print(f"mailbox {loaded.settings.mailbox.address} via"
                   f" {loaded.settings.mailbox.backend}: OK", markup=False)
     for line in lines:
-        console.print(f"  {line}", markup=False, highlight=False)
+        # Unwrapped, so that a setting it suggests can be copied as it stands.
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 @audit_app.command("verify")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 from bot.kernel.mailbox import EMAIL_POLICY
-from bot.mail.mime import raw_problem, sender_address
+from bot.mail.mime import field_problem, raw_problem, sender_address
 from bot.store.models import InboundMessage
 from bot.store.statuses import InboundStatus
 
@@ -97,6 +97,10 @@ def _run(context: InboundContext, row: InboundMessage) -> Outcome:
         return Outcome(InboundStatus.QUARANTINED, "limits", problem)
     try:
         message = parse(row.raw)
+        # Header lengths are read raw, before any header is parsed or any pattern runs.
+        problem = field_problem(message)
+        if problem is not None:
+            return Outcome(InboundStatus.QUARANTINED, "limits", problem)
         row.sender = sender_address(message)
     except Exception as exc:  # noqa: BLE001 - any parse failure quarantines, never crashes.
         return Outcome(InboundStatus.QUARANTINED, "malformed",

@@ -19,6 +19,7 @@ from bot.engine.pipeline import InboundContext, Outcome, handle
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, PeriodicFunction, find_action, periodic_jobs
 from bot.kernel.chat import ChatChannel
+from bot.kernel.headers import clean_message_id
 from bot.kernel.mailbox import FetchedMail, Mailbox, MailboxError
 from bot.kernel.outbox import Dispatcher, DispatchReport, RetryPolicy
 from bot.process.working_days import as_aware
@@ -108,26 +109,49 @@ class Engine:
                     InboundMessage.server_id == mail.server_id,
                 )).first()
                 message_id = _message_id(mail.raw)
+                reused: InboundMessage | None = None
                 if known is None and message_id is not None:
                     known = session.exec(select(InboundMessage).where(
                         InboundMessage.partnership == self.config.settings.partnership.key,
                         InboundMessage.message_id == message_id,
                     )).first()
+                    # The same id on a different message is kept and shown, never dropped.
+                    if known is not None and not same_message(known.raw, mail.raw):
+                        known, reused = None, known
                 if known is None:
                     # Day 0 is when the mail arrived, not when the bot got to it, so the
                     # server's arrival time is kept; one ahead of our clock is capped at now.
                     received_at = now if mail.arrived_at is None else min(mail.arrived_at, now)
-                    session.add(InboundMessage(
+                    row = InboundMessage(
                         partnership=self.config.settings.partnership.key,
                         mailbox=self.mailbox.name, server_id=mail.server_id,
-                        message_id=message_id, received_at=received_at, raw=mail.raw,
-                    ))
+                        message_id=None if reused else message_id, received_at=received_at,
+                        raw=mail.raw,
+                    )
+                    session.add(row)
                     stored += 1
+                    if reused is not None:
+                        self._quarantine_reused(session, row, reused, now)
+                        to_move.append((mail.server_id, self.config.settings.mailbox
+                                        .quarantine_folder))
                     continue
                 folder = self._folder(known.status)
                 if folder is not None:
                     to_move.append((mail.server_id, folder))
         return stored, to_move
+
+    def _quarantine_reused(
+        self, session: Session, row: InboundMessage, earlier: InboundMessage, now: datetime
+    ) -> None:
+        """Keep a different message that reuses an earlier one's Message-ID, in Quarantine."""
+        row.status, row.kind, row.handled_at = (InboundStatus.QUARANTINED, "reused_message_id",
+                                                now)
+        row.reason = (f"reused Message-ID: an earlier, different message (inbound "
+                      f"{earlier.id}) had the same one")
+        session.add(row)
+        session.flush()
+        audit.record(session, row.partnership, "bot", "inbound_quarantined", now, None,
+                     inbound_id=row.id, kind=row.kind, reason=row.reason)
 
     def handle_inbound(self, now: datetime) -> list[str]:
         """Run the handler pipeline over stored messages not yet dealt with."""
@@ -274,4 +298,29 @@ def _message_id(raw: bytes) -> str | None:
         value = BytesHeaderParser().parsebytes(raw).get("Message-ID")
     except Exception:  # noqa: BLE001 - a header we cannot read is simply not a key.
         return None
-    return str(value).strip()[:998] if value else None
+    # Only an id in RFC 5322's form is stored (and so ever reused in In-Reply-To).
+    return clean_message_id(str(value)) if value else None
+
+
+# The headers that, with the body, make two deliveries the same message: the same mail
+# reaching the mailbox by two routes differs only in its trace headers.
+SAME_MESSAGE_HEADERS = ("From", "To", "Cc", "Subject", "Date", "Message-ID")
+
+
+def same_message(earlier: bytes, later: bytes) -> bool:
+    """Say whether two deliveries are one message: same body and the same author's headers."""
+    if earlier == later:
+        return True
+    parts = []
+    for raw in (earlier, later):
+        ends = [found + size for found, size in ((raw.find(b"\r\n\r\n"), 4),
+                                                 (raw.find(b"\n\n"), 2)) if found >= 0]
+        body = raw[min(ends):] if ends else b""
+        try:
+            headers = BytesHeaderParser().parsebytes(raw)
+            fields = tuple(" ".join(str(headers.get(name, "")).split())
+                           for name in SAME_MESSAGE_HEADERS)
+        except Exception:  # noqa: BLE001 - headers we cannot read are not the same.
+            return False
+        parts.append((fields, body.replace(b"\r\n", b"\n")))
+    return parts[0] == parts[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -19,6 +18,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.kernel import audit
+from bot.kernel.headers import (
+    UnsafeHeader,
+    check_headers,
+    clean_message_id,
+    message_id_for,
+    safe_text,
+)
+from bot.kernel.installation import installation_secret
 from bot.kernel.mailbox import (
     EMAIL_POLICY,
     OUTBOX_KEY_HEADER,
@@ -69,12 +76,6 @@ class RetryPolicy:
         return timedelta(seconds=max(backoff * jitter, retry_after or 0.0))
 
 
-def message_id_for(idempotency_key: str, domain: str) -> str:
-    """Derive the Message-ID of an outbox row from its idempotency key."""
-    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
-    return f"<rr.{digest}@{domain}>"
-
-
 def enqueue_mail(
     session: Session,
     *,
@@ -101,7 +102,12 @@ def enqueue_mail(
     if existing is not None:
         return existing
     domain = sender.rpartition("@")[2]
-    message_id = message_id_for(key, domain)
+    message_id = message_id_for(key, domain, installation_secret(session))
+    for address in [sender, *to, *cc]:
+        if not safe_text(address):
+            raise UnsafeHeader("an address of an outgoing message holds a line break")
+    # Only an id in RFC 5322's own form is threaded on; anything else is left off.
+    in_reply_to = clean_message_id(in_reply_to)
     message = EmailMessage(policy=EMAIL_POLICY)
     # Headers go through the email library's API, which folds and encodes them safely.
     message["From"] = formataddr((display_name(sender_name), sender))
@@ -126,8 +132,9 @@ def enqueue_mail(
     for attachment in [attachment for attachment in attachments if not attachment.method]:
         message.add_attachment(
             attachment.content, maintype=attachment.maintype, subtype=attachment.subtype,
-            filename=attachment.filename,
+            filename=one_line(attachment.filename) or "attachment",
         )
+    check_headers(message)
     row = OutboxMessage(
         partnership=partnership, case_id=case_id, idempotency_key=key,
         channel=OutboxChannel.MAIL,
@@ -189,8 +196,10 @@ def display_name(name: str) -> str:
 
 
 def one_line(value: str) -> str:
-    """Fold any line breaks out of a header value, so no text can start a header of its own."""
-    return " ".join(value.split())
+    """Fold line breaks and control characters out of a header value onto one line."""
+    printable = "".join(" " if ord(character) < 32 or character == "\x7f" else character
+                        for character in value)
+    return " ".join(printable.split())
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
 from bot.config import Config
+from bot.mail.auth_results import AuthResult
+from bot.mail.boundary import boundary_results
 from bot.mail.mime import address_domain, sender_address
-
-RECEIVED_BY = re.compile(r"\bby\s+([A-Za-z0-9.-]+)", re.IGNORECASE)
-RESULT = re.compile(r"^\s*([a-z0-9_-]+)\s*=\s*([a-z]+)", re.IGNORECASE)
-PROPERTY = re.compile(r"\b([a-z]+\.[a-z0-9_-]+)\s*=\s*\"?([^\s;\"]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -22,15 +19,6 @@ class SenderCheck:
     ok: bool
     address: str
     reason: str
-
-
-@dataclass(frozen=True)
-class AuthResult:
-    """One method's result in an Authentication-Results header (dmarc=pass header.from=...)."""
-
-    method: str
-    result: str
-    properties: dict[str, str]
 
 
 def verified_sender(
@@ -50,59 +38,19 @@ def verified_sender(
     if who is None:
         return SenderCheck(False, address,
                            f"{address} is not a configured contact or agency domain")
-    results, forged = trusted_results(config, message)
-    if not results:
-        note = f"; {forged} Authentication-Results header(s) from outside ignored" if (
-            forged) else ""
-        if config.settings.mailbox.unauthenticated == "accept":
+    mailbox = config.settings.mailbox
+    found = boundary_results(mailbox, message)
+    if found.internal and aligned(address_domain(address), mailbox.address):
+        return SenderCheck(True, address, f"{who}, signed in to the council's Exchange Online")
+    if not found.results:
+        note = f"; {found.ignored} Authentication-Results header(s) from outside ignored" if (
+            found.ignored) else ""
+        if mailbox.unauthenticated == "accept":
             return SenderCheck(True, address, f"{who}, accepted without authentication "
                                               f"results (mailbox.unauthenticated){note}")
         return SenderCheck(False, address, f"{who}, but the mail boundary gave no "
                                            f"authentication results{note}")
-    return _judge(address, who, results)
-
-
-def trusted_results(config: Config, message: Message) -> tuple[list[list[AuthResult]], int]:
-    """Return the results our boundary added, and how many claiming its id were ignored.
-
-    Following RFC 8601 section 5, only headers above the first Received header written by a
-    host outside the partnership count; the same authserv-id further down was written before
-    the message reached us, so it is forged.
-    """
-    trusted_id = config.settings.mailbox.trusted_authserv_id
-    if not trusted_id:
-        return [], 0
-    ours = {trusted_id.lower()}
-    own_domain = address_domain(config.settings.mailbox.address)
-    inside, results, forged = True, [], 0
-    for name, value in message.raw_items():
-        lowered = name.lower()
-        if lowered == "received" and inside:
-            found = RECEIVED_BY.search(str(value))
-            host = found.group(1).lower().rstrip(".") if found else ""
-            inside = host in ours or host == own_domain or host.endswith("." + own_domain)
-        elif lowered == "authentication-results":
-            text = " ".join(str(value).split())
-            authserv_id = text.split(";", 1)[0].split()[0].lower() if text else ""
-            if authserv_id != trusted_id.lower():
-                continue
-            if inside:
-                results.append(parse_results(text))
-            else:
-                forged += 1
-    return results, forged
-
-
-def parse_results(value: str) -> list[AuthResult]:
-    """Read the method results of one Authentication-Results header value."""
-    found = []
-    for segment in value.split(";")[1:]:
-        match = RESULT.match(segment)
-        if match is None:
-            continue
-        properties = {key.lower(): val.lower() for key, val in PROPERTY.findall(segment)}
-        found.append(AuthResult(match.group(1).lower(), match.group(2).lower(), properties))
-    return found
+    return _judge(address, who, found.results)
 
 
 def aligned(domain: str, other: str) -> bool:
@@ -115,10 +63,8 @@ def aligned(domain: str, other: str) -> bool:
     )
 
 
-def _judge(address: str, who: str, headers: list[list[AuthResult]]) -> SenderCheck:
+def _judge(address: str, who: str, results: tuple[AuthResult, ...]) -> SenderCheck:
     domain = address_domain(address)
-    # The topmost header is the boundary's verdict on the message as it arrived.
-    results = headers[0]
     for result in results:
         if result.method == "dmarc" and result.result == "pass":
             header_from = result.properties.get("header.from", domain)

@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.chat import ChatChannel
+from bot.kernel.installation import ensure_installation_secret
 from bot.kernel.mailbox import CursorStore, Mailbox
 from bot.kernel.outbox import RetryPolicy
 from bot.process.working_days import as_aware
@@ -67,6 +68,8 @@ def open_database(config: Config) -> DatabaseEngine:
     """Create the database engine and bring its schema up to date."""
     database = make_engine(database_url(config))
     upgrade(database)
+    # The first start makes the secret that keys the bot's Message-IDs.
+    ensure_installation_secret(database)
     return database
 
 

@@ -375,3 +375,10 @@ class OneOffAgency(SQLModel, table=True):
     escalation_email: str | None = Field(default=None, max_length=320)
     added_at: datetime = instant()
     added_by: str = Field(max_length=200)
+
+
+class InstallationSecret(SQLModel, table=True):
+    """A secret made once per installation (the key of our Message-IDs); never shown or logged."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=128)

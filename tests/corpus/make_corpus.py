@@ -508,8 +508,14 @@ def specs() -> list[Spec]:
     add("own_mail_message_id.eml", mail(
         [("From", "Forwarder <fwd@relay.test>"), ("To", "rapidreview@exampleshire.example"),
          ("Subject", "Fwd: something"),
-         ("Message-ID", "<rr.0123456789abcdef0123456789abcdef@exampleshire.example>")], "x"),
+         ("Message-ID", request_message_id("RR-2026-001", "school"))], "x"),
         status="processed", kind="own_mail")
+    # An unkeyed id of our form can be worked out by anyone: it hides nothing.
+    add("own_mail_unkeyed_message_id.eml", mail(
+        [("From", "Forwarder <fwd@relay.test>"), ("To", "rapidreview@exampleshire.example"),
+         ("Subject", "Fwd: something"),
+         ("Message-ID", "<rr.0123456789abcdef0123456789abcdef@exampleshire.example>")], "x"),
+        status="quarantined", kind="unverified_sender")
 
     # Our own address or key header, written by someone else: never filed away unseen.
     add("own_address_spoofed.eml", mail(
@@ -656,7 +662,9 @@ def main() -> None:
     """Write every .eml and the manifest expected.toml."""
     lines = ["# What the inbound pipeline must make of each message in this folder.",
              "# Written by make_corpus.py; tests/corpus/test_corpus.py asserts every entry.", ""]
-    for spec in specs():
+    from tests.corpus.hostile import hostile_specs
+
+    for spec in specs() + hostile_specs():
         (HERE / spec.name).write_bytes(spec.raw)
         lines.append(f'["{spec.name}"]')
         lines.extend(f"{key} = {toml_value(value)}" for key, value in spec.expect.items())

@@ -12,12 +12,13 @@ from bot.agencies.requests import add_agency, request_agencies
 from bot.cases.lifecycle import open_case
 from bot.config import Config
 from bot.engine.step import Engine
+from bot.kernel.installation import MESSAGE_ID_KEY
 from bot.kernel.mailbox import FetchedMail
 from bot.kernel.outbox import message_id_for
 from bot.process.working_days import parse_instant
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
-from bot.store.models import InboundMessage
+from bot.store.models import InboundMessage, InstallationSecret, OutboxMessage
 from tests.factories import build_config, dotted, merge
 from tests.recording import RecordingMailbox
 
@@ -31,9 +32,16 @@ REQUESTS_SENT = parse_instant("2026-03-03T10:00")
 HANDLED = parse_instant("2026-03-05T10:00")
 
 
+# The world's installation secret, so that the corpus can quote the bot's keyed Message-IDs.
+WORLD_SECRET = bytes.fromhex("5eed" * 16)
+# Case 2's requests were sent before the upgrade that keyed Message-IDs: theirs are unkeyed.
+LEGACY_CASE = "RR-2026-002"
+
+
 def request_message_id(reference: str, agency_key: str) -> str:
     """Return the Message-ID of the information request the bot sent an agency on a case."""
-    return message_id_for(f"{reference}:agency:{agency_key}:request", DOMAIN)
+    secret = None if reference == LEGACY_CASE else WORLD_SECRET
+    return message_id_for(f"{reference}:agency:{agency_key}:request", DOMAIN, secret)
 
 
 def world_changes(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
@@ -61,6 +69,8 @@ def build_world(engine: Engine) -> None:
     """Open the two cases the corpus refers to and send their information requests."""
     config = engine.config
     with transaction(engine.database) as session:
+        session.merge(InstallationSecret(name=MESSAGE_ID_KEY, value=WORLD_SECRET.hex()))
+    with transaction(engine.database) as session:
         one = open_case(session, config, CASE_ONE_OPENED, CASE_ONE_OPENED, "test",
                         referrer_email="lee.safeguarding@gp.example")
         one.named_agencies = '["housing"]'
@@ -71,6 +81,11 @@ def build_world(engine: Engine) -> None:
         request_agencies(session, config, one, REQUESTS_SENT, "test")
         add_agency(session, config, two, "housing", REQUESTS_SENT, "test")
         add_agency(session, config, two, "school", REQUESTS_SENT, "test")
+    with transaction(engine.database) as session:
+        # Case 2's requests keep the unkeyed Message-IDs of a bot from before the upgrade.
+        for row in session.exec(select(OutboxMessage).where(OutboxMessage.case_id == two.id)):
+            row.message_id = message_id_for(row.idempotency_key, DOMAIN)
+            session.add(row)
 
 
 def deliver(engine: Engine, mailbox: RecordingMailbox, raw: bytes, server_id: str,
