@@ -19,6 +19,8 @@ from bot.store.models import AgencyRequest, Ballot, Case, Milestone
 from bot.store.statuses import BallotStatus, MilestoneStatus
 
 MANAGER_ONLY = "Sorry, only the partnership's business manager can change a case."
+# What the National Panel may say of a Rapid Review (key and words), for a form to offer.
+PANEL_RESPONSES = tuple(closure.PANEL_RESPONSES.items())
 # How many outstanding steps the status of one case lists.
 OUTSTANDING_SHOWN = 3
 
@@ -115,6 +117,13 @@ def pending_milestones(context: Context, reference: str) -> list[tuple[str, str]
     return [(m.key, m.label) for m in context.session.exec(
         select(Milestone).where(Milestone.case_id == case.id, col(Milestone.status).in_(
             [MilestoneStatus.PENDING, MilestoneStatus.OVERDUE])).order_by(col(Milestone.due_at)))]
+
+
+def hand_dated_milestones(context: Context, reference: str) -> list[tuple[str, str]]:
+    """List a case's open milestones whose date a person sets (key and label)."""
+    preset = context.config.preset
+    return [(key, label) for key, label in pending_milestones(context, reference)
+            if preset.milestone(key).dated_by_hand]
 
 
 def case_status(context: Context, reference: str | None = None) -> list[CaseStanding]:

@@ -123,6 +123,31 @@ def _open(context: Context, reference: str, values: dict[str, Any]) -> str:
     return f"opened:{opened.reference}"
 
 
+def _close(context: Context, reference: str, values: dict[str, Any]) -> str:
+    cases.close_case(context, cases.CloseCase(reference, values["reason"]))
+    return "The case is closed; nothing more is chased or sent for it."
+
+
+def _panel_response(context: Context, reference: str, values: dict[str, Any]) -> str:
+    received = instant(context.config, values["date"], values["time"])
+    changed = cases.record_panel_response(context, cases.RecordPanelResponse(
+        reference, values["decision"], received))
+    return ("The National Panel's response is recorded and the case is closed." if changed.closed
+            else "The National Panel's response is recorded; the case stays open.")
+
+
+def _commission(context: Context, reference: str, values: dict[str, Any]) -> str:
+    decided = instant(context.config, values["date"], values["time"])
+    cases.commission_local_review(context, cases.CommissionLocalReview(reference, decided))
+    return "The local review is commissioned; its steps are dated from the decision."
+
+
+def _set_date(context: Context, reference: str, values: dict[str, Any]) -> str:
+    changed = cases.set_milestone_date(context, cases.SetMilestoneDate(
+        reference, values["milestone"], values["date"]))
+    return f"The step is now due {_words(changed.milestone_due)}; the steps after it moved."
+
+
 def _words(instant_: Any) -> str:
     from bot.mail.render import london_time
 
@@ -132,6 +157,8 @@ def _words(instant_: Any) -> str:
 REVIEWS = (("local", "A local child safeguarding practice review"),
            ("national", "A national review, for the National Panel to consider"),
            ("none", "No further review"))
+PANEL_ANSWERS = tuple((key, words[:1].upper() + words[1:])
+                      for key, words in cases.PANEL_RESPONSES)
 CHOICES = tuple((option.value, option.label)
                 for kind in ("decision", "signoff") for option in ballots.OPTIONS[kind])
 ACTIONS = {action.slug: action for action in (
@@ -189,6 +216,27 @@ ACTIONS = {action.slug: action for action in (
             DEADLINE_TIME), _milestone,
            lambda context, reference: {"milestone": tuple(
                cases.pending_milestones(context, reference))}),
+    Action("close", "Close the case", "Close the case",
+           (Field("reason", "Why the case is closed", "textarea",
+                  hint="For example: the partners decided the criteria are not met."),),
+           _close, description="Nothing more is chased, planned or sent for a closed case."),
+    Action("panel-response", "Record the National Panel's response", "Record the response",
+           (Field("decision", "The National Panel", "radios", options=PANEL_ANSWERS),
+            Field("date", "Received on", "date", hint="For example, 3 2 2027"), DEADLINE_TIME),
+           _panel_response,
+           description="The case closes unless more is to come (more information, or a local"
+                       " review the partners commissioned)."),
+    Action("commission-review", "Commission a local review", "Commission the review",
+           (Field("date", "The partners decided on", "date", hint="For example, 3 2 2027"),
+            DEADLINE_TIME), _commission,
+           description="The review's own steps are dated from this decision: six months to"
+                       " completion."),
+    Action("set-date", "Set a date by hand", "Set the date",
+           (Field("milestone", "Step", "select",
+                  hint="Steps whose date a person decides, such as the publication."),
+            Field("date", "On", "date", hint="For example, 14 9 2027")), _set_date,
+           lambda context, reference: {"milestone": tuple(
+               cases.hand_dated_milestones(context, reference))}),
     Action("open-case", "Open a case by hand", "Open the case",
            (Field("date", "Referral received on", "date", hint="Day 0 is this date."),
             Field("time", "At", "time", hint="For example 10:30."),

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.kernel.signing import signing_secret
 from bot.store.db import transaction
-from bot.web import actions, pages, signin, votes
+from bot.web import actions, pages, quarantine, signin, votes
 from bot.web.core import STATIC, Cockpit, Refused, render
 
 # No script but the cockpit's own files, no inline script or style, no framing, no referrer
@@ -82,9 +82,13 @@ def build_app(cockpit: Cockpit) -> Starlette:
         Route("/cases/new/{action}", actions.action_page, methods=GET_POST),
         Route("/cases/{reference}", pages.case_page),
         Route("/cases/{reference}/documents/{document:int}", pages.document),
+        Route("/cases/{reference}/export", pages.case_export),
         Route("/cases/{reference}/{action}", actions.action_page, methods=GET_POST),
         Route("/undelivered", pages.undelivered_page),
         Route("/undelivered/{message:int}/{choice:str}", pages.undelivered_action,
+              methods=["POST"]),
+        Route("/quarantine", quarantine.quarantine_page),
+        Route("/quarantine/{message:int}/{choice:str}", quarantine.quarantine_action,
               methods=["POST"]),
         Route("/vote/{token}", votes.vote_page, methods=GET_POST),
         Route("/vote/{token}/report", votes.vote_report),

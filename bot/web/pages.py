@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -12,6 +16,7 @@ from bot.commands.base import CommandError, Context, NotAllowed
 from bot.commands.board import case_board
 from bot.commands.case_file import case_document, case_file
 from bot.commands.outbox import GiveUp, Resend, give_up, resend, undelivered
+from bot.commands.records import ExportCase, export_case_records
 from bot.web.core import (
     Refused,
     checked_form,
@@ -54,6 +59,23 @@ async def document(request: Request) -> Response:
     filename, path = await _read(request, lambda context: case_document(context, reference,
                                                                         number))
     return FileResponse(path, filename=filename, content_disposition_type="attachment")
+
+
+async def case_export(request: Request) -> Response:
+    """Download a case's records as a zip, written afresh and deleted once sent."""
+    require_signed_in(request)
+    reference = request.path_params["reference"]
+    folder = Path(tempfile.mkdtemp(prefix="rrbot-export-"))
+    out = folder / f"{reference}-records.zip"
+    try:
+        await _read(request, lambda context: export_case_records(context,
+                                                                 ExportCase(reference, out)))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(out, filename=out.name, media_type="application/zip",
+                        content_disposition_type="attachment",
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
 
 async def undelivered_page(request: Request) -> Response:
