@@ -135,13 +135,16 @@ def browser() -> Iterator[Any]:
 
 
 def start_cockpit(tmp_path: Path, browser: Any, decided: bool = False,
-                  **web: Any) -> Cockpit:
-    """Start the service with its cockpit on a free port, a case open (and decided)."""
+                  changes: dict[str, Any] | None = None, **web: Any) -> Cockpit:
+    """Start the service with its cockpit on a free port, a case open (and decided).
+
+    changes are other config sections to override (the mailbox, the business manager).
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = build_config(tmp_path, closure_dates=[],
                           web={"port": port, "base_url": url, **web},
-                          service={"health_port": 0, "sweep_seconds": 1})
+                          service={"health_port": 0, "sweep_seconds": 1}, **(changes or {}))
     clock = SimulatedClock(MONDAY)
     service = Service(config, clock=clock)
     with transaction(service.engine.database) as session:
