@@ -28,6 +28,8 @@ from bot.store.models import AgencyRequest, Ballot, Case, Milestone, Vote
 from bot.store.statuses import AgencyRequestStatus, BallotStatus, MilestoneStatus
 
 NOT_ALLOWED = "Sorry, you cannot see this partnership's cases."
+# How many cases one page of the board shows.
+CASES_PER_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,18 @@ class BoardLine:
     decision: str | None
 
 
-def case_board(context: Context, closed: bool = False) -> list[BoardLine]:
-    """List the open cases, worst first (or the closed ones, newest first)."""
+@dataclass(frozen=True)
+class BoardPage:
+    """One page of the board: its cases, which page it is, and how many there are."""
+
+    lines: list[BoardLine]
+    page: int
+    pages: int
+    total: int
+
+
+def case_board(context: Context, closed: bool = False, page: int = 1) -> BoardPage:
+    """List a page of the open cases, worst first (or of the closed ones, newest first)."""
     require(context, READERS, "board", NOT_ALLOWED)
     session, config, now = context.session, context.config, context.now
     statuses = sorted(OPEN_STATUSES)
@@ -61,6 +73,12 @@ def case_board(context: Context, closed: bool = False) -> list[BoardLine]:
              if closed else query.where(col(Case.status).in_(statuses))
              .order_by(col(Case.reference)))
     cases = [cast(Case, row) for row in session.exec(query)]
+    total = len(cases)
+    pages = max(1, -(-total // CASES_PER_PAGE))
+    page = min(max(page, 1), pages)
+    if closed:
+        # The closed tab is in closing order, so only its page's cases are read further.
+        cases = cases[(page - 1) * CASES_PER_PAGE:page * CASES_PER_PAGE]
     ids = [case.id for case in cases]
     # The rows are read as plain tuples with the models' attribute names: building a thousand
     # cases' worth of ORM objects would cost most of the page's time.
@@ -72,17 +90,26 @@ def case_board(context: Context, closed: bool = False) -> list[BoardLine]:
     requests: dict[int, list[AgencyRequest]] = defaultdict(list)
     for request in session.exec(select(*_columns(AgencyRequest)).where(
             col(AgencyRequest.case_id).in_(ids))):
-        requests[request.case_id].append(cast(AgencyRequest, request))
-    waiting = _not_voted(context, ids)
+        if request.status != AgencyRequestStatus.WITHDRAWN:
+            requests[request.case_id].append(cast(AgencyRequest, request))
     names = agency_names(session, config)
+    # Every open case's colour is worked out, for the worst to come first; the rest of a
+    # line only for the cases on the page.
+    rags = {case.id or 0: case_rag(config, milestones[case.id or 0],
+                                   [agency_line(config, r, now, names)
+                                    for r in requests[case.id or 0]], now)
+            for case in cases}
+    if not closed:
+        cases.sort(key=lambda case: RAG_ORDER.index(rags[case.id or 0][0]))
+        cases = cases[(page - 1) * CASES_PER_PAGE:page * CASES_PER_PAGE]
+    waiting = _not_voted(context, [case.id for case in cases])
     last_day = submission_day(config)
     today = config.calendar.local_date(now)
     lines = []
     for case in cases:
         case_id = case.id or 0
-        asked = [r for r in requests[case_id] if r.status != AgencyRequestStatus.WITHDRAWN]
-        rag, reasons = case_rag(config, milestones[case_id],
-                                [agency_line(config, r, now, names) for r in asked], now)
+        asked = requests[case_id]
+        rag, reasons = rags[case_id]
         upcoming = next((m for m in milestones[case_id]
                          if m.status in OPEN_MILESTONE_STATUSES), None)
         lines.append(BoardLine(
@@ -96,9 +123,7 @@ def case_board(context: Context, closed: bool = False) -> list[BoardLine]:
             returns_asked=len(asked), not_voted=waiting.get(case_id, ()),
             closed_at=case.closed_at, decision=words(case.decision) if case.decision else None,
         ))
-    if not closed:
-        lines.sort(key=lambda line: RAG_ORDER.index(line.rag))
-    return lines
+    return BoardPage(lines, page, pages, total)
 
 
 def _not_voted(context: Context, case_ids: list[int | None]

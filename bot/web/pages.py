@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from bot.commands.base import CommandError, Context, NotAllowed
-from bot.commands.board import case_board
+from bot.commands.board import CASES_PER_PAGE, case_board
 from bot.commands.case_file import case_document, case_file
 from bot.commands.outbox import GiveUp, Resend, give_up, resend, undelivered
 from bot.commands.records import ExportCase, export_case_records
@@ -39,8 +39,11 @@ async def board(request: Request) -> Response:
     """Show every open case, worst first, or the closed ones on their own tab."""
     actor = require_signed_in(request)
     closed = request.query_params.get("tab") == "closed"
-    lines = await _read(request, lambda context: case_board(context, closed))
-    return render(request, "board.html.j2", actor=actor, lines=lines, closed=closed)
+    asked = request.query_params.get("page", "1")
+    number = int(asked) if asked.isdigit() else 1
+    board_page = await _read(request, lambda context: case_board(context, closed, number))
+    return render(request, "board.html.j2", actor=actor, lines=board_page.lines,
+                  board=board_page, lines_per_page=CASES_PER_PAGE, closed=closed)
 
 
 async def case_page(request: Request) -> Response:
