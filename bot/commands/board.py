@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from bot.agencies.directory import agency_names
@@ -18,6 +19,7 @@ from bot.digest.attention import words
 from bot.digest.daily import (
     OPEN_MILESTONE_STATUSES,
     RAG_ORDER,
+    SIGNOFF_KEY,
     agency_line,
     case_rag,
     child_identity,
@@ -80,13 +82,16 @@ def case_board(context: Context, closed: bool = False, page: int = 1) -> BoardPa
         # The closed tab is in closing order, so only its page's cases are read further.
         cases = cases[(page - 1) * CASES_PER_PAGE:page * CASES_PER_PAGE]
     ids = [case.id for case in cases]
-    # The rows are read as plain tuples with the models' attribute names: building a thousand
-    # cases' worth of ORM objects would cost most of the page's time.
-    milestones: dict[int, list[Milestone]] = defaultdict(list)
-    for milestone in session.exec(select(*_columns(Milestone)).where(
-            col(Milestone.case_id).in_(ids), Milestone.status != MilestoneStatus.NOT_APPLICABLE)
-            .order_by(col(Milestone.due_at), col(Milestone.id))):
-        milestones[milestone.case_id].append(cast(Milestone, milestone))
+    calendar = config.calendar
+    # Only the steps that can colour a case are read for every case: those overdue, those open
+    # and due by the amber horizon (case_rag's), and the partners' sign-off once done.
+    horizon = calendar.at(calendar.add_working_days(calendar.local_date(now),
+                                                    config.settings.digest
+                                                    .amber_within_working_days))
+    colouring = _milestones(context, ids, or_(
+        col(Milestone.status) == MilestoneStatus.OVERDUE,
+        and_(col(Milestone.status).in_(OPEN_MILESTONE_STATUSES), col(Milestone.due_at) <= horizon),
+        and_(col(Milestone.key) == SIGNOFF_KEY, col(Milestone.status) == MilestoneStatus.DONE)))
     requests: dict[int, list[AgencyRequest]] = defaultdict(list)
     for request in session.exec(select(*_columns(AgencyRequest)).where(
             col(AgencyRequest.case_id).in_(ids))):
@@ -95,7 +100,7 @@ def case_board(context: Context, closed: bool = False, page: int = 1) -> BoardPa
     names = agency_names(session, config)
     # Every open case's colour is worked out, for the worst to come first; the rest of a
     # line only for the cases on the page.
-    rags = {case.id or 0: case_rag(config, milestones[case.id or 0],
+    rags = {case.id or 0: case_rag(config, colouring[case.id or 0],
                                    [agency_line(config, r, now, names)
                                     for r in requests[case.id or 0]], now)
             for case in cases}
@@ -103,6 +108,8 @@ def case_board(context: Context, closed: bool = False, page: int = 1) -> BoardPa
         cases.sort(key=lambda case: RAG_ORDER.index(rags[case.id or 0][0]))
         cases = cases[(page - 1) * CASES_PER_PAGE:page * CASES_PER_PAGE]
     waiting = _not_voted(context, [case.id for case in cases])
+    milestones = _milestones(context, [case.id for case in cases],
+                             Milestone.status != MilestoneStatus.NOT_APPLICABLE)
     last_day = submission_day(config)
     today = config.calendar.local_date(now)
     lines = []
@@ -124,6 +131,18 @@ def case_board(context: Context, closed: bool = False, page: int = 1) -> BoardPa
             closed_at=case.closed_at, decision=words(case.decision) if case.decision else None,
         ))
     return BoardPage(lines, page, pages, total)
+
+
+def _milestones(context: Context, case_ids: list[int | None], which: Any
+                ) -> dict[int, list[Milestone]]:
+    # The rows are read as plain tuples with the models' attribute names: building a thousand
+    # cases' worth of ORM objects would cost most of the page's time.
+    found: dict[int, list[Milestone]] = defaultdict(list)
+    for milestone in context.session.exec(select(*_columns(Milestone)).where(
+            col(Milestone.case_id).in_(case_ids), which)
+            .order_by(col(Milestone.due_at), col(Milestone.id))):
+        found[milestone.case_id].append(cast(Milestone, milestone))
+    return found
 
 
 def _not_voted(context: Context, case_ids: list[int | None]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from sqlmodel import col, select
+
 from bot.cases.lifecycle import open_case
 from bot.commands.base import Context
 from bot.commands.board import CASES_PER_PAGE, BoardPage, case_board
+from bot.digest.daily import agency_line, case_rag
 from bot.process.working_days import parse_instant
 from bot.store.db import transaction
+from bot.store.models import AgencyRequest, Case, Milestone
 from tests.commands.conftest import DECIDED, REFERRAL, World
 
 # Monday 2 November 2026: the clock of a case whose statutory steps are long overdue.
@@ -38,3 +42,22 @@ def test_the_board_pages_its_cases_red_first(world: World) -> None:
         f"RR-2026-{number:03d}" for number in range(1, 105)}
     assert board(world, 9).page == 2
     assert board(world, 1, closed=True) == BoardPage([], 1, 1, 0)
+    # And each case's colour and reasons are the digest's, worked out from all its steps.
+    assert {(line.reference, line.rag, line.reasons) for line in first.lines + second.lines} == (
+        digest_colours(world))
+
+
+def digest_colours(world: World) -> set[tuple[str, str, tuple[str, ...]]]:
+    """Colour every case as the digest does, from all its milestones and agency requests."""
+    colours = set()
+    with transaction(world.engine.database) as session:
+        for case in session.exec(select(Case)):
+            milestones = list(session.exec(select(Milestone).where(
+                Milestone.case_id == case.id, Milestone.status != "not_applicable")
+                .order_by(col(Milestone.due_at), col(Milestone.id))))
+            agencies = [agency_line(world.config, request, DECIDED) for request in session.exec(
+                select(AgencyRequest).where(AgencyRequest.case_id == case.id,
+                                            AgencyRequest.status != "withdrawn"))]
+            rag, reasons = case_rag(world.config, milestones, agencies, DECIDED)
+            colours.add((case.reference, rag, tuple(reasons)))
+    return colours
