@@ -63,6 +63,9 @@ class NullMailbox:
     def send(self, message: EmailMessage) -> None:
         self.sent += 1
 
+    def send_raw(self, mail: object) -> None:
+        self.sent += 1
+
     def find_sent(self, message_id: str) -> bool:
         return False
 
