@@ -307,6 +307,8 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         # Replies, bounces and auto-replies are matched to what we sent by its Message-ID.
         Index("ix_outbox_message_id", "message_id"),
+        # The digest reads what was sent since its last run.
+        Index("ix_outbox_sent", "status", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

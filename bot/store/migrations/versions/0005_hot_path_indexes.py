@@ -1,4 +1,4 @@
-"""Indexes for the hot paths: sent mail by Message-ID, agency requests by agency and status.
+"""Indexes for the hot paths: sent mail by Message-ID and by when, agency requests by agency.
 
 Revision ID: 0005_hot_path_indexes
 Revises: the five 0004 revisions, which this merges
@@ -22,9 +22,11 @@ def upgrade() -> None:
     """Index sent mail by Message-ID and agency requests by agency and status."""
     op.create_index("ix_outbox_message_id", "outboxmessage", ["message_id"])
     op.create_index("ix_agencyrequest_agency_open", "agencyrequest", ["agency_key", "status"])
+    op.create_index("ix_outbox_sent", "outboxmessage", ["status", "sent_at"])
 
 
 def downgrade() -> None:
     """Drop the indexes."""
+    op.drop_index("ix_outbox_sent", table_name="outboxmessage")
     op.drop_index("ix_agencyrequest_agency_open", table_name="agencyrequest")
     op.drop_index("ix_outbox_message_id", table_name="outboxmessage")
