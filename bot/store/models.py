@@ -351,6 +351,9 @@ class AuditHead(SQLModel, table=True):
     partnership: str = Field(primary_key=True, max_length=64)
     last_id: int = 0
     last_hash: str = Field(max_length=64)
+    # The newest entry a check found intact, and its hash: the start-up check begins there.
+    verified_id: int = 0
+    verified_hash: str = Field(default="0" * 64, max_length=64)
 
 
 class CursorState(SQLModel, table=True):
