@@ -61,6 +61,9 @@ class ListMailbox:
     def send(self, message: object) -> None:
         """Ignore the send."""
 
+    def send_raw(self, mail: object) -> None:
+        """Ignore the send."""
+
     def find_sent(self, message_id: str) -> bool:
         """Say nothing was sent."""
         return False

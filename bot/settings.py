@@ -344,6 +344,8 @@ class DigestSettings(Strict):
     weekly_on_monday: bool = True
     child_identity: Literal["none", "initials", "full"] = "initials"
     amber_within_working_days: int = Field(default=1, ge=0, le=5)
+    # Beyond this many open cases the daily digest lists only red and amber cases in full.
+    list_cases_in_full: int = Field(default=50, ge=0)
 
     _clock = field_validator("daily_at", mode="before")(parse_clock)
 

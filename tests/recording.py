@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from bot.kernel.mailbox import FetchedMail, TransientMailboxError
+from bot.kernel.outgoing import OutgoingMail
 
 
 class RecordingMailbox:
@@ -49,6 +50,10 @@ class RecordingMailbox:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+    def send_raw(self, mail: OutgoingMail) -> None:
+        # The recording reads the headers, so the bytes the engine sends are parsed here.
+        self.send(mail.message())
 
     def find_sent(self, message_id: str) -> bool:
         return any(record["message_id"] == message_id for record in self.records())

@@ -100,7 +100,9 @@ def meeting_uid(config: Config, case: Case, agency_key: str) -> str:
 def last_invitation(session: Session, case: Case, agency_key: str) -> SentInvitation | None:
     """Return the last meeting message queued for an agency on a case, or None if none was."""
     prefix = f"{case.reference}:agency:{agency_key}:"
+    # The case narrows the look-up to the case's own mail through its index.
     rows = session.exec(select(OutboxMessage).where(
+        OutboxMessage.case_id == case.id,
         (col(OutboxMessage.idempotency_key) == f"{prefix}request")
         | col(OutboxMessage.idempotency_key).startswith(f"{prefix}meeting:"),
     )).all()

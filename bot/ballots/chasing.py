@@ -91,8 +91,9 @@ def plan_chasing(
 def cancel_chasing(session: Session, case: Case, ballot: Ballot, now: datetime) -> None:
     """Cancel whatever chasing of a ballot is still pending."""
     prefix = f"{case.reference}:ballot:{ballot.id}:"
+    # The case narrows the look-up to the case's own actions through its index.
     for planned in session.exec(select(PlannedAction).where(
-        col(PlannedAction.key).startswith(prefix),
+        PlannedAction.case_id == case.id, col(PlannedAction.key).startswith(prefix),
         PlannedAction.status == PlannedActionStatus.PENDING,
     )):
         planned.status, planned.done_at = PlannedActionStatus.CANCELLED, now

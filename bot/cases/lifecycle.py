@@ -13,7 +13,7 @@ from bot.kernel.events import publish
 from bot.process.preset import NOTIFICATION_KEY, Reminder
 from bot.process.timeline import plan, reminder_at
 from bot.process.working_days import as_aware
-from bot.store.models import Case, Milestone
+from bot.store.models import Case, CursorState, Milestone
 from bot.store.statuses import CaseStatus, MilestoneStatus
 
 # Statutory milestones with no reminders of their own warn the business manager a working
@@ -34,10 +34,22 @@ class MilestoneStep(ActionArguments):
 def next_reference(session: Session, config: Config, year: int) -> str:
     """Return the next free case reference of the year, e.g. RR-2026-007."""
     prefix = f"{config.settings.partnership.case_reference_prefix}-{year}-"
-    count = session.exec(
-        select(func.count()).select_from(Case).where(col(Case.reference).startswith(prefix))
-    ).one()
-    return f"{prefix}{count + 1:03d}"
+    # The year's last number is kept in one row, locked while the case is opened, so the
+    # next one is a primary-key look-up however many cases there have been.
+    key = f"case-reference:{prefix}"
+    sequence = session.exec(
+        select(CursorState).where(CursorState.key == key).with_for_update()
+    ).first()
+    if sequence is None:
+        # The year's first case (or the first since the row was kept) counts the year's once.
+        count = session.exec(
+            select(func.count()).select_from(Case).where(col(Case.reference).startswith(prefix))
+        ).one()
+        sequence = CursorState(key=key, value=str(count))
+    number = int(sequence.value) + 1
+    sequence.value = str(number)
+    session.add(sequence)
+    return f"{prefix}{number:03d}"
 
 
 def open_case(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -32,10 +33,13 @@ def short_date(day: date) -> str:
     return f"{day:%a} {day.day} {day:%b %Y}"
 
 
-def quarantine_summary(session: Session, calendar: WorkingCalendar) -> Quarantine:
+def quarantine_summary(
+    session: Session, calendar: WorkingCalendar, partnership: str | None = None
+) -> Quarantine:
     """Summarise the Quarantine folder: how many, and the newest few with their reasons."""
     rows = session.exec(
-        select(InboundMessage).where(InboundMessage.status == InboundStatus.QUARANTINED)
+        select(InboundMessage).where(InboundMessage.status == InboundStatus.QUARANTINED,
+                                     *_of(InboundMessage.partnership, partnership))
         .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
     ).all()
     reasons = Counter(row.reason or "no reason recorded" for row in rows)
@@ -49,10 +53,13 @@ def quarantine_summary(session: Session, calendar: WorkingCalendar) -> Quarantin
     )
 
 
-def unsent_lines(session: Session, calendar: WorkingCalendar) -> list[UnsentLine]:
+def unsent_lines(
+    session: Session, calendar: WorkingCalendar, partnership: str | None = None
+) -> list[UnsentLine]:
     """List the messages that could not be delivered (dead letters), newest first."""
     rows = session.exec(
-        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD,
+                                    *_of(OutboxMessage.partnership, partnership))
         .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
     ).all()
     references = case_references(session, {row.case_id for row in rows if row.case_id})
@@ -67,11 +74,13 @@ def unsent_lines(session: Session, calendar: WorkingCalendar) -> list[UnsentLine
 
 
 def late_sends(
-    session: Session, calendar: WorkingCalendar, now: datetime, since: datetime
+    session: Session, calendar: WorkingCalendar, now: datetime, since: datetime,
+    partnership: str | None = None,
 ) -> list[LateLine]:
     """List the statutory emails that went after their milestone's deadline."""
     rows = session.exec(
         select(OutboxMessage).where(
+            *_of(OutboxMessage.partnership, partnership),
             OutboxMessage.status == OutboxStatus.SENT, col(OutboxMessage.sent_at) > since,
             col(OutboxMessage.sent_at) <= now,
             col(OutboxMessage.purpose).in_(sorted(PURPOSE_MILESTONES)),
@@ -108,3 +117,8 @@ def words(key: str) -> str:
     # Turn a stored key such as "awaiting_decision" into "Awaiting decision".
     text = key.replace("_", " ")
     return text[:1].upper() + text[1:]
+
+
+def _of(column: Any, partnership: str | None) -> list[Any]:
+    # The rows of one partnership, or of every one when none is named.
+    return [] if partnership is None else [column == partnership]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import date, datetime
+from typing import Any, cast
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.agencies.directory import agency_names
 from bot.cases.states import OPEN_STATUSES
@@ -22,6 +24,7 @@ from bot.digest.lines import (
     AgencyLine,
     BallotLine,
     CaseDigest,
+    CaseSummary,
     DailyDigest,
     MilestoneLine,
     TimelineCell,
@@ -69,43 +72,82 @@ def build_daily_digest(
     """Build the daily digest at now; late sends are those sent after since."""
     now = as_aware(now)
     calendar = config.calendar
-    open_cases = session.exec(
-        select(Case).where(col(Case.status).in_(sorted(OPEN_STATUSES)))
-        .order_by(col(Case.reference))
-    ).all()
-    cases = [_case_digest(session, config, case, now) for case in open_cases]
-    cases.sort(key=lambda digest: RAG_ORDER.index(digest.rag))
-    counts = Counter(digest.rag for digest in cases)
+    partnership = config.settings.partnership.key
+    open_filter = (Case.partnership == partnership,
+                   col(Case.status).in_(sorted(OPEN_STATUSES)))
+    # One query per table reads every open case's rows, grouped by case below. The rows are
+    # plain tuples with the models' attribute names: a thousand cases' worth of ORM objects
+    # would cost most of the digest's time.
+    open_cases = [cast(Case, row) for row in session.exec(
+        select(*_columns(Case)).where(*open_filter).order_by(col(Case.reference)))]
+    open_ids = select(Case.id).where(*open_filter)
+    milestones: dict[int, list[Milestone]] = defaultdict(list)
+    for milestone in session.exec(select(*_columns(Milestone)).where(
+            col(Milestone.case_id).in_(open_ids),
+            Milestone.status != MilestoneStatus.NOT_APPLICABLE)
+            .order_by(col(Milestone.due_at), col(Milestone.id))):
+        milestones[milestone.case_id].append(cast(Milestone, milestone))
+    requests: dict[int, list[AgencyRequest]] = defaultdict(list)
+    for request in session.exec(select(*_columns(AgencyRequest)).where(
+            col(AgencyRequest.case_id).in_(open_ids)).order_by(col(AgencyRequest.agency_key))):
+        requests[request.case_id].append(cast(AgencyRequest, request))
+    ballots = _ballot_lines(session, config, open_ids)
+    names = agency_names(session, config)
+    rated = []
+    for case in open_cases:
+        case_id = case.id or 0
+        agencies = [agency_line(config, request, now, names) for request in requests[case_id]]
+        rag, reasons = case_rag(config, milestones[case_id], agencies, now)
+        rated.append((case, rag, reasons, agencies))
+    rated.sort(key=lambda found: RAG_ORDER.index(found[1]))
+    # Beyond the configured number, only red and amber cases are listed in full, worst first
+    # and no more of them than that number, so that the email stays small; the rest are
+    # summarised on a line each.
+    in_full = config.settings.digest.list_cases_in_full
+    listed = rated if len(rated) <= in_full else [
+        found for found in rated if found[1] != "green"][:in_full]
+    cases = [_case_digest(config, case, now, milestones[case.id or 0], rag, reasons, agencies,
+                          ballots[case.id or 0]) for case, rag, reasons, agencies in listed]
+    summarised = [_case_summary(config, case, now, milestones[case.id or 0], rag, reasons)
+                  for case, rag, reasons, _agencies in rated[len(listed):]]
+    counts = Counter(rag for _case, rag, _reasons, _agencies in rated)
     return DailyDigest(
         partnership=config.settings.partnership.name,
         date_label=short_date(calendar.local_date(now)),
         generated=short_time(now, calendar),
         cases=cases,
+        summarised=summarised,
         rag_counts={rag: counts.get(rag, 0) for rag in RAG_ORDER},
-        quarantine=quarantine_summary(session, calendar),
-        unsent=unsent_lines(session, calendar),
-        late=late_sends(session, calendar, now, since),
+        quarantine=quarantine_summary(session, calendar, partnership),
+        unsent=unsent_lines(session, calendar, partnership),
+        late=late_sends(session, calendar, now, since, partnership),
         late_since=short_time(since, calendar),
         symbols=TIMELINE_SYMBOLS,
         amber_within=_within(config.settings.digest.amber_within_working_days),
     )
 
 
-def _case_digest(session: Session, config: Config, case: Case, now: datetime) -> CaseDigest:
+def _case_summary(
+    config: Config, case: Case, now: datetime, milestones: list[Milestone], rag: str,
+    reasons: list[str],
+) -> CaseSummary:
+    calendar = config.calendar
+    upcoming = next((m for m in milestones if m.status in OPEN_MILESTONE_STATUSES), None)
+    note = reasons[0] if reasons else (
+        f"Next: {upcoming.label} ({short_time(upcoming.due_at, calendar)})" if upcoming else "")
+    return CaseSummary(
+        reference=case.reference, child=child_identity(case, config), status=words(case.status),
+        day_label=day_label(calendar, case, milestones, calendar.local_date(now),
+                            submission_day(config)),
+        rag=rag, note=note)
+
+
+def _case_digest(
+    config: Config, case: Case, now: datetime, milestones: list[Milestone], rag: str,
+    reasons: list[str], agencies: list[AgencyLine], ballots: list[BallotLine],
+) -> CaseDigest:
     calendar = config.calendar
     today = calendar.local_date(now)
-    milestones = list(session.exec(
-        select(Milestone).where(Milestone.case_id == case.id,
-                                Milestone.status != MilestoneStatus.NOT_APPLICABLE)
-        .order_by(col(Milestone.due_at), col(Milestone.id))
-    ).all())
-    requests = session.exec(
-        select(AgencyRequest).where(AgencyRequest.case_id == case.id)
-        .order_by(col(AgencyRequest.agency_key))
-    ).all()
-    names = agency_names(session, config)
-    agencies = [agency_line(config, request, now, names) for request in requests]
-    rag, reasons = case_rag(config, milestones, agencies, now)
     last_day = submission_day(config)
     timeline = _timeline(calendar, case, milestones, now, last_day)
     return CaseDigest(
@@ -119,7 +161,7 @@ def _case_digest(session: Session, config: Config, case: Case, now: datetime) ->
         agencies=agencies,
         agency_counts={state: sum(line.state == state for line in agencies)
                        for state in ("received", "outstanding", "overdue")},
-        ballots=_ballot_lines(session, config, case),
+        ballots=ballots,
         timeline=timeline,
         timeline_row="".join(TIMELINE_SYMBOLS[cell.state] for cell in timeline),
         timeline_marker="".join("^" if cell.is_today else " " for cell in timeline).rstrip(),
@@ -234,17 +276,24 @@ def agency_line(config: Config, request: AgencyRequest, now: datetime,
     return AgencyLine(name, "outstanding", f"Due {due}{extra}")
 
 
-def _ballot_lines(session: Session, config: Config, case: Case) -> list[BallotLine]:
+def _ballot_lines(
+    session: Session, config: Config, case_ids: SelectOfScalar[Any]
+) -> dict[int, list[BallotLine]]:
+    """Return the open ballots of the cases, by case, each with its votes: two queries."""
     partners = config.settings.partners.by_key()
-    lines = []
+    lines: dict[int, list[BallotLine]] = defaultdict(list)
     ballots = session.exec(
-        select(Ballot).where(Ballot.case_id == case.id, Ballot.status == BallotStatus.OPEN)
+        select(Ballot).where(col(Ballot.case_id).in_(case_ids),
+                             Ballot.status == BallotStatus.OPEN)
         .order_by(col(Ballot.id))
     ).all()
+    votes_of: dict[int, dict[str, Vote]] = defaultdict(dict)
+    for vote in session.exec(select(Vote).where(
+            col(Vote.ballot_id).in_([ballot.id for ballot in ballots]))):
+        votes_of[vote.ballot_id][vote.partner_key] = vote
     for ballot in ballots:
-        votes = {vote.partner_key: vote for vote in session.exec(
-            select(Vote).where(Vote.ballot_id == ballot.id))}
-        lines.append(BallotLine(
+        votes = votes_of[ballot.id or 0]
+        lines[ballot.case_id].append(BallotLine(
             kind="Sign-off" if ballot.kind == BallotKind.SIGNOFF else words(ballot.kind),
             closes=short_time(ballot.closes_at, config.calendar),
             cast=len(votes),
@@ -302,3 +351,8 @@ def _scale(last_day: int) -> str:
     for number in range(0, last_day + 1, 5):
         scale[number:number + len(str(number))] = str(number)
     return "".join(scale).rstrip()
+
+
+def _columns(model: Any) -> list[Any]:
+    # Every column of a table, to select as a plain row.
+    return [getattr(model, column.name) for column in model.__table__.columns]

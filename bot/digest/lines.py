@@ -109,13 +109,28 @@ class LateLine:
 
 
 @dataclass(frozen=True)
+class CaseSummary:
+    """A case the digest names on one line, not in full (there are too many to list)."""
+
+    reference: str
+    child: str | None
+    status: str
+    day_label: str
+    rag: str
+    # The first reason for its colour, or the next milestone; empty when there is neither.
+    note: str
+
+
+@dataclass(frozen=True)
 class DailyDigest:
     """Everything the business manager's morning email shows."""
 
     partnership: str
     date_label: str
     generated: str
+    # The cases listed in full, and (beyond [digest] list_cases_in_full) those summarised.
     cases: list[CaseDigest]
+    summarised: list[CaseSummary]
     rag_counts: dict[str, int]
     quarantine: Quarantine
     unsent: list[UnsentLine]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,30 +138,73 @@ class AuditCheck:
 
 
 def verify(session: Session) -> list[AuditCheck]:
-    """Recompute every partnership's chain and name the first entry that does not match."""
+    """Recompute every partnership's whole chain and name the first entry that does not match."""
     results = []
     partnerships = session.exec(select(AuditEntry.partnership).distinct()).all()
     for partnership in sorted(partnerships):
-        previous = GENESIS
-        broken: int | None = None
-        count = 0
-        tombstones = []
-        entries = session.exec(
+        walk = _Walk(GENESIS)
+        walk.over(session.exec(
             select(AuditEntry).where(AuditEntry.partnership == partnership)
             .order_by(col(AuditEntry.id))
-        )
+        ))
+        head = session.get(AuditHead, partnership)
+        if walk.broken is None and head is not None and head.last_hash != walk.previous:
+            walk.broken = head.last_id
+        results.append(AuditCheck(partnership, walk.count, walk.broken, tuple(walk.tombstones)))
+    return results
+
+
+def verify_since_checkpoint(session: Session) -> list[AuditCheck]:
+    """Check each chain from the newest entry found intact before, and move that mark on.
+
+    The work is the entries written since the last check, not every entry ever written: the
+    service runs this at start, and `rrbot audit verify` still recomputes the whole chain.
+    """
+    results = []
+    # Each head is locked while its chain is checked, so no entry joins it half-way.
+    heads = session.exec(select(AuditHead).order_by(col(AuditHead.partnership))
+                         .with_for_update()).all()
+    for head in heads:
+        walk = _Walk(head.verified_hash)
+        if head.verified_id:
+            # The mark's own entry must still carry the hash it had when it was checked.
+            anchor = session.get(AuditEntry, head.verified_id)
+            if anchor is None or anchor.hash != head.verified_hash:
+                walk.broken = head.verified_id
+        walk.over(session.exec(
+            select(AuditEntry).where(AuditEntry.partnership == head.partnership,
+                                     col(AuditEntry.id) > head.verified_id)
+            .order_by(col(AuditEntry.id))
+        ))
+        if walk.broken is None and head.last_hash != walk.previous:
+            walk.broken = head.last_id
+        if walk.broken is None and walk.last_id:
+            head.verified_id, head.verified_hash = walk.last_id, walk.previous
+            session.add(head)
+        results.append(AuditCheck(head.partnership, walk.count, walk.broken))
+    return results
+
+
+@dataclass
+class _Walk:
+    """A pass along a chain: how far it got, the last hash, the first entry that broke it."""
+
+    previous: str
+    count: int = 0
+    last_id: int = 0
+    broken: int | None = None
+    tombstones: list[Tombstone] = field(default_factory=list)
+
+    def over(self, entries: Iterable[AuditEntry]) -> None:
+        """Recompute each entry's hash in order, noting the first that does not match."""
         for entry in entries:
-            count += 1
-            if broken is None and (entry.prev_hash != previous or _digest(entry) != entry.hash):
-                broken = entry.id
-            previous = entry.hash
+            self.count += 1
+            if self.broken is None and (entry.prev_hash != self.previous
+                                        or _digest(entry) != entry.hash):
+                self.broken = entry.id
+            self.previous, self.last_id = entry.hash, entry.id or 0
             if entry.action == TOMBSTONE_ACTION:
                 detail = json.loads(entry.detail)
-                tombstones.append(Tombstone(str(detail.get("reference", entry.case_id)),
-                                            as_aware(entry.at), entry.actor,
-                                            str(detail.get("rule", "-"))))
-        head = session.get(AuditHead, partnership)
-        if broken is None and head is not None and head.last_hash != previous:
-            broken = head.last_id
-        results.append(AuditCheck(partnership, count, broken, tuple(tombstones)))
-    return results
+                self.tombstones.append(Tombstone(str(detail.get("reference", entry.case_id)),
+                                                 as_aware(entry.at), entry.actor,
+                                                 str(detail.get("rule", "-"))))

@@ -10,6 +10,8 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
+from bot.kernel.outgoing import OutgoingMail
+
 
 class _CachedHeaderRegistry(HeaderRegistry):
     """The standard header registry, but making each header's class once, not on every use."""
@@ -114,6 +116,10 @@ class Mailbox(Protocol):
 
     def send(self, message: EmailMessage) -> None:
         """Send a message whose Message-ID the caller has set, and keep a copy in Sent."""
+        ...
+
+    def send_raw(self, mail: OutgoingMail) -> None:
+        """Send the message's bytes as they are to its envelope recipients; keep it in Sent."""
         ...
 
     def find_sent(self, message_id: str) -> bool:

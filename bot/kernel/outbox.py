@@ -8,7 +8,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from functools import partial
@@ -33,6 +32,7 @@ from bot.kernel.mailbox import (
     MailboxError,
     TransientMailboxError,
 )
+from bot.kernel.outgoing import dated, from_bytes
 from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
 from bot.store.models import OutboxMessage
 from bot.store.statuses import OutboxChannel, OutboxStatus
@@ -298,11 +298,10 @@ class Dispatcher:
                                  attempts=row.attempts)
                     report.held.append(claim.key)
                     return
-                message = _parse(row.payload)
-                # The message is dated when it goes, not when it was queued: a submission
-                # held until the business manager's go-ahead must not carry the earlier date.
-                message.replace_header("Date", format_datetime(now))
-                self.mailbox.send(message)
+                # The stored bytes are sent as they are, dated when they go, not when queued:
+                # a submission held for the business manager's go-ahead must not carry the
+                # earlier date.
+                self.mailbox.send_raw(dated(from_bytes(row.payload, row.message_id), now))
             except MailboxError as exc:
                 failure = exc
             else:
@@ -393,9 +392,3 @@ def _held_for_sending(session: Session, claim: Claim) -> OutboxMessage | None:
         .where(OutboxMessage.id == claim.row_id, OutboxMessage.status == OutboxStatus.SENDING)
         .with_for_update()
     ).first()
-
-
-def _parse(payload: bytes) -> EmailMessage:
-    parsed = message_from_bytes(payload, policy=EMAIL_POLICY)
-    assert isinstance(parsed, EmailMessage)
-    return parsed

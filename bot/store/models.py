@@ -141,6 +141,8 @@ class AgencyRequest(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("case_id", "agency_key", "kind", name="uq_agencyrequest_case_kind"),
+        # An agency's reply is matched to its open requests by agency and status.
+        Index("ix_agencyrequest_agency_open", "agency_key", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -301,7 +303,13 @@ class InboundMessage(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """A message to send, written in the same transaction as the change that caused it."""
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # Replies, bounces and auto-replies are matched to what we sent by its Message-ID.
+        Index("ix_outbox_message_id", "message_id"),
+        # The digest reads what was sent since its last run.
+        Index("ix_outbox_sent", "status", "sent_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     partnership: str = Field(max_length=64)
@@ -343,6 +351,9 @@ class AuditHead(SQLModel, table=True):
     partnership: str = Field(primary_key=True, max_length=64)
     last_id: int = 0
     last_hash: str = Field(max_length=64)
+    # The newest entry a check found intact, and its hash: the start-up check begins there.
+    verified_id: int = 0
+    verified_hash: str = Field(default="0" * 64, max_length=64)
 
 
 class CursorState(SQLModel, table=True):

@@ -38,6 +38,9 @@ class SendingMailbox:
     def send(self, message: EmailMessage) -> None:
         return None
 
+    def send_raw(self, mail: object) -> None:
+        return None
+
     def find_sent(self, message_id: str) -> bool:
         return False
 

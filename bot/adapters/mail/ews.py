@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from bot.adapters.mail.polling import poll_until
 from bot.kernel.mailbox import FetchedMail, MailboxAuthError, MailboxError, TransientMailboxError
+from bot.kernel.outgoing import OutgoingMail, from_message
 
 log = logging.getLogger(__name__)
 
@@ -291,12 +292,14 @@ class EwsMailbox:
         self._call(f"moving a message to {folder!r}", move)
 
     def send(self, message: EmailMessage) -> None:
+        """Send a message's own MIME (see send_raw)."""
+        self.send_raw(from_message(message))
+
+    def send_raw(self, mail: OutgoingMail) -> None:
         """Send the message's own MIME with SendAndSaveCopy, so its headers survive in Sent."""
         from exchangelib import Message
 
-        if not message["Message-ID"]:
-            raise ValueError("send() needs a message with its Message-ID set")
-        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        raw = mail.raw
 
         def send(account: Any) -> None:
             item = Message(account=account, folder=account.sent, mime_content=raw)

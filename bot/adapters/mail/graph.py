@@ -21,6 +21,7 @@ from bot.adapters.mail.graph_upload import (
 )
 from bot.adapters.mail.polling import poll_until
 from bot.kernel.mailbox import CursorStore, FetchedMail, MemoryCursorStore
+from bot.kernel.outgoing import OutgoingMail, from_message
 from bot.settings import MailboxSettings
 
 log = logging.getLogger(__name__)
@@ -293,6 +294,10 @@ class GraphMailbox:
         return str(found[0]["id"]) if found else None
 
     def send(self, message: EmailMessage) -> None:
+        """Send a message's MIME (see send_raw)."""
+        self.send_raw(from_message(message))
+
+    def send_raw(self, mail: OutgoingMail) -> None:
         """Create a draft from the message's MIME, then send it; Graph saves it in Sent Items.
 
         A message over 3 MB is created without its large files, which are then attached (an
@@ -300,11 +305,8 @@ class GraphMailbox:
         behind by an earlier attempt whose outcome was lost is sent instead of creating a
         second one, once it has every file; one missing a file is deleted and made again.
         """
-        message_id = message["Message-ID"]
-        if not message_id:
-            raise ValueError("send() needs a message with its Message-ID set")
-        message_id = str(message_id).strip()
-        raw, files = split_for_graph(message)
+        message_id = mail.message_id
+        raw, files = split_for_graph(mail)
         draft_id = self._find_in("drafts", message_id)
         if draft_id is not None and files and not self._has_files(draft_id, files):
             response = self._graph.request("DELETE", message_path(self._user_path, draft_id))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import copy
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
+from email.message import Message
 from urllib.parse import quote
 
 from bot.adapters.mail.graph_client import GraphClient
 from bot.kernel.mailbox import MailboxError
+from bot.kernel.outgoing import OutgoingMail
 
 # Above this many bytes of MIME, a message goes in parts (Graph's request limit is 4 MB).
 SINGLE_REQUEST_BYTES = 3 * 1024 * 1024
@@ -36,12 +37,15 @@ class FileToAttach:
     content: bytes
 
 
-def split_for_graph(message: EmailMessage) -> tuple[bytes, list[FileToAttach]]:
+def split_for_graph(mail: OutgoingMail) -> tuple[bytes, list[FileToAttach]]:
     """Return the MIME to create the draft from, and the files to attach to it afterwards."""
+    # Only a message too big for one request is taken apart; the rest go as their bytes.
+    if len(mail.raw) <= SINGLE_REQUEST_BYTES:
+        return mail.raw, []
+    message = mail.message()
     crlf = message.policy.clone(linesep="\r\n")
-    raw = message.as_bytes(policy=crlf)
-    if len(raw) <= SINGLE_REQUEST_BYTES or not message.is_multipart():
-        return raw, []
+    if not message.is_multipart():
+        return mail.raw, []
     remainder = copy.deepcopy(message)
     files: list[FileToAttach] = []
     kept = []

@@ -10,6 +10,7 @@ from bot.adapters.mail.imap_session import ImapEndpoint
 from bot.adapters.mail.mail_server import Login
 from bot.adapters.mail.smtp import SmtpEndpoint, SmtpSender
 from bot.kernel.mailbox import FetchedMail
+from bot.kernel.outgoing import OutgoingMail, from_message
 from bot.settings import MailboxSettings
 
 
@@ -82,16 +83,16 @@ class ImapSmtpMailbox:
         self.imap.refile(server_id, message_id, source, target)
 
     def send(self, message: EmailMessage) -> None:
-        """Send through SMTP, then file a copy in Sent (unless the server does that itself)."""
-        message_id = message.get("Message-ID")
-        if message_id is None:
-            raise ValueError("a message must have a Message-ID before it is sent")
-        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-        refused = self.smtp.send(message)
+        """Send a message through SMTP, then file a copy in Sent."""
+        self.send_raw(from_message(message))
+
+    def send_raw(self, mail: OutgoingMail) -> None:
+        """Send the bytes through SMTP, then file them in Sent (unless the server does that)."""
+        refused = self.smtp.send(mail)
         if self.save_to_sent:
-            self.imap.keep_sent_copy(str(message_id).strip(), raw)
+            self.imap.keep_sent_copy(mail.message_id, mail.raw)
         if refused:
-            raise self.smtp.partly_refused(str(message_id), refused)
+            raise self.smtp.partly_refused(mail.message_id, refused)
 
     def find_sent(self, message_id: str) -> bool:
         """Say whether a message with this Message-ID is in Sent (or about to be filed there)."""

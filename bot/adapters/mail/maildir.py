@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bot.adapters.mail.polling import poll_until
 from bot.kernel.mailbox import FetchedMail, MailboxError
+from bot.kernel.outgoing import OutgoingMail, from_message
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,12 @@ class MaildirMailbox:
         log.debug("Moved Maildir message %s to %s", server_id, target_folder)
 
     def send(self, message: EmailMessage) -> None:
+        """File a message in the sent Maildir (see send_raw)."""
+        self.send_raw(from_message(message))
+
+    def send_raw(self, mail: OutgoingMail) -> None:
         """File the message in the sent Maildir, durably, as this mailbox's way of sending."""
-        message_id = message.get("Message-ID")
-        if message_id is None:
-            raise ValueError("a message must have a Message-ID before it is sent")
-        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        message_id, raw = mail.message_id, mail.raw
         self._maildir(SENT_FOLDER)
         sent_dir = self.path / SENT_FOLDER
         unique = (

@@ -7,7 +7,6 @@ import smtplib
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import ClassVar
 
 from bot.adapters.mail.mail_server import (
@@ -18,6 +17,7 @@ from bot.adapters.mail.mail_server import (
     socket_reason,
 )
 from bot.kernel.mailbox import MailboxAuthError, MailboxError, TransientMailboxError
+from bot.kernel.outgoing import OutgoingMail
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,19 @@ class SmtpSender:
         self.endpoint = endpoint
         self.login = login
 
-    def send(self, message: EmailMessage) -> RefusedRecipients:
-        """Hand the message to the SMTP server; return any recipients it refused."""
+    def send(self, mail: OutgoingMail) -> RefusedRecipients:
+        """Hand the message's bytes to the SMTP server; return any recipients it refused."""
+        envelope = [mail.sender, *mail.recipients]
+        # As send_message would: an address beyond ASCII needs the server's SMTPUTF8.
+        options = [] if all(address.isascii() for address in envelope) else ["SMTPUTF8"]
         try:
             client = self._connect()
             with client:
-                refused = client.send_message(message)
+                refused = client.sendmail(mail.sender, list(mail.recipients), mail.raw,
+                                          mail_options=options)
         except (smtplib.SMTPException, OSError) as error:
             raise self._failure(error, sending=True) from None
-        log.debug("Sent message %s through SMTP %s", message.get("Message-ID"), self.endpoint.where)
+        log.debug("Sent message %s through SMTP %s", mail.message_id, self.endpoint.where)
         return list(refused.items())
 
     def partly_refused(self, message_id: str, refused: RefusedRecipients) -> MailboxError:
