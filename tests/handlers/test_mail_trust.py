@@ -165,3 +165,35 @@ def test_each_hostile_message_is_handled_in_under_a_second(
     row = deliver(engine, mailbox, raw, name)
     # then it took under a second (our code's time: nothing here sleeps or waits).
     assert time.perf_counter() - started < 1.0, row.reason
+
+
+@pytest.mark.parametrize(("lines", "kind", "told"), [
+    # 1 MB of header lines: refused by the limits before any handler reads them.
+    (1000, "limits", set()),
+    # Just under the header section's limit: the sender check holds it and tells the
+    # business manager at once (the path a referral from a stranger takes).
+    (190, "unverified_sender", {"quarantined_referral"}),
+], ids=["1mb", "200kb"])
+def test_a_strangers_unauthenticated_referral_with_huge_headers_is_held_and_never_answered(
+    lines: int, kind: str, told: set[str], world: tuple[Engine, RecordingMailbox]
+) -> None:
+    # Given a referral-looking message from a stranger, with no authentication results and a
+    # header section of 1,000-byte X- lines,
+    engine, mailbox = world
+    padding = [(f"X-Filler-{number}", "a" * 990) for number in range(lines)]
+    raw = mail(person("A Stranger", "stranger@elsewhere.example", "New referral: child at risk",
+                      "<stranger-1@elsewhere.example>", extra=padding),
+               "Please treat this as a referral for a Rapid Review.")
+    before = outbox_size(engine)
+    started = time.perf_counter()
+    # when it arrives and the step handles it,
+    row = deliver(engine, mailbox, raw, f"stranger-{lines}")
+    # then it took under a second, is held with its reason, opened no case and answered
+    # nobody; only the business manager is told, where the sender check holds it.
+    assert time.perf_counter() - started < 1.0
+    assert (row.status, row.kind) == ("quarantined", kind), row.reason
+    with transaction(engine.database) as session:
+        queued = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+    new = queued[before:]
+    assert all("stranger@elsewhere.example" not in sent.recipients for sent in new)
+    assert {sent.purpose for sent in new} == told
