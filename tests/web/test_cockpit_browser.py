@@ -105,7 +105,8 @@ def test_a_one_off_agency_is_asked_without_touching_the_config(decided: Cockpit)
     page.fill("#escalation", "manager@acorns.example")
     page.click("main button[type=submit]")
     # then its request goes out from the partnership mailbox,
-    assert "Little Acorns Nursery" in page.locator("#agencies + .rr-table-scroll table").inner_text()
+    agencies = page.locator("#agencies + .rr-table-scroll table")
+    assert "Little Acorns Nursery" in agencies.inner_text()
     request = eventually(lambda: decided.sent("dsl@acorns.example",
                                               ":agency:little_acorns_nursery:request"),
                          "the nursery's request")
