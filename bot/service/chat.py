@@ -13,7 +13,7 @@ from bot.ballots.members import members
 from bot.commands.chat_interactions import ChatCommands
 from bot.config import Config
 from bot.kernel.chat import ChatError
-from bot.kernel.outbox import Dispatcher
+from bot.kernel.dispatch import Dispatcher
 from bot.service.wiring import build_engine, open_chat, open_database
 
 

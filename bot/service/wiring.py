@@ -14,9 +14,9 @@ from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel import audit
 from bot.kernel.chat import ChatChannel
+from bot.kernel.dispatch import RetryPolicy
 from bot.kernel.installation import ensure_installation_secret
 from bot.kernel.mailbox import CursorStore, Mailbox
-from bot.kernel.outbox import RetryPolicy
 from bot.process.working_days import as_aware
 from bot.store.db import make_engine, transaction
 from bot.store.migrate import upgrade

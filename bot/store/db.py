@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -65,6 +67,13 @@ def transaction(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         with session.begin():
             yield session
+
+
+def insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
+    """Return an INSERT on table that skips a row whose unique key is taken (ON CONFLICT)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return postgresql_insert(table).on_conflict_do_nothing()
 
 
 def is_conflict(error: BaseException) -> bool:

@@ -17,8 +17,8 @@ from bot.cli.main import app
 from bot.config import Config
 from bot.engine.step import Engine
 from bot.kernel import audit
+from bot.kernel.dispatch import RetryPolicy
 from bot.kernel.mailbox import FetchedMail, MailboxError, TransientMailboxError
-from bot.kernel.outbox import RetryPolicy
 from bot.process.preset import SUBMISSION_KEY
 from bot.process.working_days import LONDON, parse_instant
 from bot.service.wiring import build_engine

@@ -10,8 +10,9 @@ from threading import BrokenBarrierError
 import pytest
 from sqlmodel import select
 
-from bot.kernel import outbox
-from bot.kernel.outbox import Dispatcher, RetryPolicy, enqueue_mail
+from bot.kernel import dispatch
+from bot.kernel.dispatch import Dispatcher, RetryPolicy
+from bot.kernel.outbox import enqueue_mail
 from bot.process.working_days import parse_instant
 from bot.store.db import make_engine, transaction
 from bot.store.migrate import upgrade
@@ -48,7 +49,7 @@ class SendingMailbox:
 def sweep_in_lockstep(url: str, instants: list[datetime],
                       barrier: multiprocessing.synchronize.Barrier) -> None:
     """Run in a forked child: dispatch at every instant, together with the other child."""
-    outbox.CLAIM_BATCH = CLAIM_BATCH
+    dispatch.CLAIM_BATCH = CLAIM_BATCH
     database = make_engine(url)
     dispatcher = Dispatcher(database, SendingMailbox(), RetryPolicy())  # type: ignore[arg-type]
     try:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.kernel.dispatch import Dispatcher
 from bot.kernel.headers import UnsafeHeader
-from bot.kernel.outbox import Dispatcher, enqueue_mail
+from bot.kernel.outbox import enqueue_mail
 from bot.kernel.outgoing import OutgoingMail, dated, from_bytes
 from bot.process.working_days import parse_instant
 from bot.store.db import make_engine, transaction

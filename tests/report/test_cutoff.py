@@ -19,7 +19,7 @@ from bot.ballots.voting import cast_vote
 from bot.cases.lifecycle import open_case
 from bot.cli.main import app
 from bot.engine.step import Engine
-from bot.kernel.outbox import RetryPolicy
+from bot.kernel.dispatch import RetryPolicy
 from bot.process.working_days import parse_instant
 from bot.report.submission import add_report_version
 from bot.service.wiring import build_engine

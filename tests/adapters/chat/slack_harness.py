@@ -25,7 +25,7 @@ from bot.cases.lifecycle import open_case
 from bot.commands.chat_interactions import ChatCommands
 from bot.config import Config
 from bot.engine.step import Engine
-from bot.kernel.outbox import Dispatcher
+from bot.kernel.dispatch import Dispatcher
 from bot.process.working_days import parse_instant
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
