@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert, update
 from sqlalchemy.orm import Session as AnySession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
@@ -23,9 +23,37 @@ TOMBSTONE_ACTION = "case_purged"
 # Where a session keeps the entries it has yet to chain, and where each savepoint began.
 PENDING = "audit_pending"
 SAVEPOINT_MARKS = "audit_savepoints"
+ENTRIES: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+HEADS: Table = AuditHead.__table__  # type: ignore[attr-defined]
 
 
-def _digest(entry: AuditEntry) -> str:
+class Chained(Protocol):
+    """The fields of an audit entry that its hash covers."""
+
+    partnership: str
+    at: datetime
+    actor: str
+    action: str
+    case_id: int | None
+    detail: str
+    prev_hash: str
+
+
+@dataclass
+class _Entry:
+    """An entry recorded in a transaction, waiting for the commit to chain and write it."""
+
+    partnership: str
+    at: datetime
+    actor: str
+    action: str
+    case_id: int | None
+    detail: str
+    prev_hash: str = ""
+    hash: str = ""
+
+
+def _digest(entry: Chained) -> str:
     # The instant is hashed in UTC, the form it is stored and read back in, whatever offset
     # the caller gave it (a summer-time --now is an hour ahead of UTC).
     at = as_aware(entry.at).astimezone(UTC)
@@ -47,15 +75,14 @@ def record(
     **detail: Any,
 ) -> None:
     """Add one entry to the caller's transaction; it is chained when the transaction commits."""
-    _pending(session).append(AuditEntry(
-        partnership=partnership, at=as_aware(at).astimezone(UTC), actor=actor, action=action,
-        case_id=case_id,
-        detail=json.dumps(detail, sort_keys=True, default=str), prev_hash="", hash="",
+    _pending(session).append(_Entry(
+        partnership, as_aware(at).astimezone(UTC), actor, action, case_id,
+        json.dumps(detail, sort_keys=True, default=str),
     ))
 
 
-def _pending(session: AnySession) -> list[AuditEntry]:
-    pending: list[AuditEntry] = session.info.setdefault(PENDING, [])
+def _pending(session: AnySession) -> list[_Entry]:
+    pending: list[_Entry] = session.info.setdefault(PENDING, [])
     return pending
 
 
@@ -89,27 +116,32 @@ def _chain_pending(session: AnySession) -> None:
     # transaction takes, and is held only while its entries are inserted. A transaction
     # holding the head then never waits for another lock, so no two can deadlock on it.
     session.flush()
-    entries: list[AuditEntry] = session.info.pop(PENDING)
+    entries: list[_Entry] = session.info.pop(PENDING)
     session.info.pop(SAVEPOINT_MARKS, None)
     # Heads are locked in one order, so two transactions touching the same partnerships
     # queue up rather than wait for each other.
     for partnership in sorted({entry.partnership for entry in entries}):
-        head = session.scalars(
-            select(AuditHead).where(AuditHead.partnership == partnership).with_for_update()
+        head = session.execute(
+            select(HEADS.c.last_hash).where(HEADS.c.partnership == partnership)
+            .with_for_update()
         ).first()
-        if head is None:
-            head = AuditHead(partnership=partnership, last_hash=GENESIS)
         chained = [entry for entry in entries if entry.partnership == partnership]
-        last_hash = head.last_hash
+        last_hash = GENESIS if head is None else head.last_hash
         for entry in chained:
             entry.prev_hash = last_hash
             entry.hash = last_hash = _digest(entry)
-        session.add_all(chained)
-        session.flush()
+        # The entries go in as one statement, in order, and the newest one's id comes back.
+        ids = session.execute(
+            insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True),
+            [vars(entry) for entry in chained],
+        ).scalars().all()
         # The head changes once, after its entries have their ids: one UPDATE per commit.
-        head.last_hash, head.last_id = last_hash, chained[-1].id or 0
-        session.add(head)
-    session.flush()
+        if head is None:
+            session.execute(insert(HEADS).values(partnership=partnership, last_hash=last_hash,
+                                                 last_id=ids[-1]))
+        else:
+            session.execute(update(HEADS).where(HEADS.c.partnership == partnership)
+                            .values(last_hash=last_hash, last_id=ids[-1]))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,17 @@ MESSAGE_ID_KEY = "message_id_key"
 
 
 def installation_secret(session: Session) -> bytes:
-    """Return the secret that keys our Message-IDs, making it if this is the first start."""
+    """Return the secret that keys our Message-IDs, making it if this is the first start.
+
+    It is read once per transaction: a batch of actions queues many messages in one.
+    """
+    known: bytes | None = session.info.get(MESSAGE_ID_KEY)
+    if known is None:
+        known = session.info[MESSAGE_ID_KEY] = _read_or_make(session)
+    return known
+
+
+def _read_or_make(session: Session) -> bytes:
     row = session.get(InstallationSecret, MESSAGE_ID_KEY)
     if row is None:
         try:
