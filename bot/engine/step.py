@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -10,7 +11,9 @@ from functools import partial
 from itertools import islice
 
 from sqlalchemy import Engine as DatabaseEngine
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from bot.config import Config
@@ -19,12 +22,12 @@ from bot.engine.pipeline import InboundContext, Outcome, handle
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, PeriodicFunction, find_action, periodic_jobs
 from bot.kernel.chat import ChatChannel
+from bot.kernel.dispatch import Dispatcher, DispatchReport, RetryPolicy
 from bot.kernel.headers import clean_message_id
 from bot.kernel.mailbox import FetchedMail, Mailbox, MailboxError
-from bot.kernel.outbox import Dispatcher, DispatchReport, RetryPolicy
 from bot.process.working_days import as_aware
 from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
-from bot.store.models import InboundMessage, PlannedAction
+from bot.store.models import Case, InboundMessage, PlannedAction
 from bot.store.statuses import InboundStatus, PlannedActionStatus
 
 log = logging.getLogger(__name__)
@@ -67,21 +70,35 @@ class Engine:
         """Do everything due at now; a second call at the same instant does nothing more."""
         now = as_aware(now).astimezone(UTC)
         report = StepReport()
+        self.take_in_mail(now, report)
+        # People hear once per outage when the mailbox has been unreachable too long.
+        watch_mailbox(self.database, self.config, now, report.mailbox_error)
+        self.plan_periodic_jobs(now)
+        dispatcher = Dispatcher(self.database, self.mailbox, self.retry_policy, self.chat)
+        # Between slices of a long run of due actions, mail that has come in meanwhile is
+        # handled and what is queued is sent, so a referral's acknowledgement never waits
+        # for a burst of reminders to end.
+        report.actions = self.run_due_actions(now, between_slices=partial(
+            self._between_slices, now, report, dispatcher))
+        dispatcher.dispatch(now, report.dispatch)
+        return report
+
+    def take_in_mail(self, now: datetime, report: StepReport) -> None:
+        """Store and handle new mail, unless the mailbox has already failed in this step."""
+        if report.mailbox_error is not None:
+            return
         try:
-            report.fetched = self.ingest(now)
-            report.handled = self.handle_inbound(now)
+            report.fetched += self.ingest(now)
+            report.handled += self.handle_inbound(now)
         except MailboxError as exc:
             # A mailbox that cannot be reached must not stop the clock: reminders, deadlines,
             # escalations and the outbox (which retries its own sends) still run.
             report.mailbox_error = str(exc)
             log.warning("mailbox unavailable; inbound mail waits: %s", type(exc).__name__)
-        # People hear once per outage when the mailbox has been unreachable too long.
-        watch_mailbox(self.database, self.config, now, report.mailbox_error)
-        self.plan_periodic_jobs(now)
-        report.actions = self.run_due_actions(now)
-        report.dispatch = Dispatcher(self.database, self.mailbox, self.retry_policy,
-                                     self.chat).dispatch(now)
-        return report
+
+    def _between_slices(self, now: datetime, report: StepReport, dispatcher: Dispatcher) -> None:
+        self.take_in_mail(now, report)
+        dispatcher.dispatch(now, report.dispatch)
 
     def ingest(self, now: datetime) -> int:
         """Store every new message from the mailbox; move ones already dealt with."""
@@ -231,17 +248,29 @@ class Engine:
         with transaction(self.database) as session:
             plan_next(ActionContext(session, now, self.config))
 
-    def run_due_actions(self, now: datetime) -> list[str]:
-        """Run every planned action due at now, each in its own transaction, exactly once."""
+    def run_due_actions(
+        self, now: datetime, between_slices: Callable[[], None] | None = None
+    ) -> list[str]:
+        """Run every planned action due at now, a slice per transaction, each exactly once.
+
+        between_slices, if given, is called after each full slice while more may be due.
+        """
         done = []
         while True:
             batch = retry_on_conflict(partial(self._run_due_batch, now))
             done.extend(batch)
             if len(batch) < CLAIM_BATCH:
                 return done
+            if between_slices is not None:
+                between_slices()
 
     def _run_due_batch(self, now: datetime) -> list[str]:
-        """Claim a batch of due actions, run them and mark them done, all in one transaction."""
+        """Claim a batch of due actions, run them and mark them done, all in one transaction.
+
+        The batch is marked done by one statement before it runs: the transaction commits
+        all of it or none of it, so marking first or last is the same to the database. The
+        cases the batch is about are read in one query, so each action finds its case loaded.
+        """
         with transaction(self.database) as session:
             due = session.exec(
                 select(PlannedAction)
@@ -250,11 +279,21 @@ class Engine:
                 .order_by(col(PlannedAction.due_at), col(PlannedAction.id))
                 .limit(CLAIM_BATCH).with_for_update(skip_locked=True)
             ).all()
+            if not due:
+                return []
+            session.execute(update(PlannedAction).where(
+                col(PlannedAction.id).in_([planned.id for planned in due])
+            ).values(status=PlannedActionStatus.DONE, done_at=now)
+              .execution_options(synchronize_session=False))
+            case_ids = {planned.case_id for planned in due if planned.case_id is not None}
+            # The session holds loaded rows only while they are referenced, so they are kept.
+            cases = session.exec(select(Case).where(col(Case.id).in_(case_ids))).all()
             context = ActionContext(session, now, self.config, self.mailbox)
             for planned in due:
+                set_committed_value(planned, "status", PlannedActionStatus.DONE)
+                set_committed_value(planned, "done_at", now)
                 find_action(planned.action).run(context, planned)
-                planned.status, planned.done_at = PlannedActionStatus.DONE, now
-                session.add(planned)
+            del cases
             return [planned.key for planned in due]
 
     def _quarantine_failed(

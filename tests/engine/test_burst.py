@@ -1,0 +1,98 @@
+"""A referral that arrives during a long burst of due actions is acknowledged before it ends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from bot.cases.lifecycle import MilestoneStep, open_case
+from bot.kernel.actions import plan_action
+from bot.kernel.mailbox import FetchedMail
+from bot.kernel.outgoing import OutgoingMail
+from bot.store.db import CLAIM_BATCH, transaction
+from bot.store.models import AuditEntry, InboundMessage, Milestone, OutboxMessage
+from bot.store.statuses import MilestoneStatus
+from tests.handlers.test_inbound import referral_bytes
+from tests.handlers.world import HANDLED, make_engine, world_config
+
+BURST = 1_000
+OPENED = HANDLED - timedelta(days=1)
+
+
+class ArrivingMailbox:
+    """A mailbox whose referral arrives once the first message of the burst has gone."""
+
+    name = "rapidreview@exampleshire.example"
+
+    def __init__(self) -> None:
+        self.inbox: list[FetchedMail] = []
+        self.sent: list[str] = []
+        self.moved: set[str] = set()
+
+    def fetch_new(self) -> Iterator[FetchedMail]:
+        yield from [mail for mail in self.inbox if mail.server_id not in self.moved]
+
+    def mark_processed(self, server_id: str, folder: str) -> None:
+        self.moved.add(server_id)
+
+    def send_raw(self, mail: OutgoingMail) -> None:
+        if not self.sent:
+            self.inbox.append(FetchedMail("referral", referral_bytes()))
+        self.sent.append(mail.message_id)
+
+    def find_sent(self, message_id: str) -> bool:
+        return message_id in self.sent
+
+
+@pytest.mark.slow
+def test_a_referral_arriving_during_a_burst_is_acknowledged_before_the_burst_ends(
+    tmp_path: Path,
+) -> None:
+    # Given a case whose Day 15 milestone is still pending, and a thousand reminders of it
+    # all due at one instant (five times a slice of the sweep),
+    config = world_config(tmp_path)
+    engine = make_engine(config, tmp_path)[0]
+    mailbox = ArrivingMailbox()
+    engine.mailbox = mailbox  # type: ignore[assignment]
+    with transaction(engine.database) as session:
+        case = open_case(session, config, OPENED, OPENED, "test")
+        milestone = session.exec(select(Milestone).where(
+            Milestone.case_id == case.id, Milestone.status == MilestoneStatus.PENDING,
+            col(Milestone.due_at) > HANDLED,
+        ).order_by(col(Milestone.due_at).desc())).first()
+        assert milestone is not None
+        for number in range(BURST):
+            plan_action(session, partnership=case.partnership, case_id=case.id,
+                        key=f"burst:{number}", action_name="milestone_reminder",
+                        arguments=MilestoneStep(milestone=milestone.key), due_at=HANDLED)
+    assert BURST > 2 * CLAIM_BATCH
+    # when the sweep runs them, and a referral arrives as the first reminder goes out,
+    report = engine.step(HANDLED)
+    # then every reminder went, the referral opened a case,
+    assert len([key for key in report.actions if key.startswith("burst:")]) == BURST
+    assert "referral" in report.handled
+    with transaction(engine.database) as session:
+        inbound = session.exec(select(InboundMessage)).one()
+        assert inbound.case_id is not None and inbound.case_id != case.id
+        acknowledgement = session.exec(select(OutboxMessage).where(
+            OutboxMessage.purpose == "referral_ack")).one()
+        reminders = {row.id for row in session.exec(select(OutboxMessage).where(
+            col(OutboxMessage.idempotency_key).startswith("burst:")))}
+        # and the acknowledgement was sent before the last reminder was even queued: the
+        # audit trail's order is the order things happened in.
+        trail = session.exec(select(AuditEntry).order_by(col(AuditEntry.id))).all()
+    assert len(reminders) == BURST
+    queued = {entry.id: json.loads(entry.detail).get("outbox_id") for entry in trail
+              if entry.action == "queued"}
+    sent = {json.loads(entry.detail).get("outbox_id"): entry.id for entry in trail
+            if entry.action == "sent"}
+    last_queued = max(entry_id or 0 for entry_id, row_id in queued.items() if row_id in reminders)
+    assert sent[acknowledgement.id] < last_queued
+    assert mailbox.sent.index(acknowledgement.message_id) < BURST
+    # Each message went once.
+    assert len(mailbox.sent) == len(set(mailbox.sent))
