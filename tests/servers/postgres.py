@@ -25,10 +25,15 @@ POSTGRES_ACCOUNT = "postgres"
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in a temporary folder, trust auth, fsync off, for tests only."""
+    """One PostgreSQL cluster in a temporary folder, trust auth, fsync off, for tests only.
 
-    def __init__(self, bin_dir: Path = POSTGRES_BIN) -> None:
+    A durable cluster (for benchmarks) keeps PostgreSQL's own settings: fsync, synchronous
+    commits and full-page writes on.
+    """
+
+    def __init__(self, bin_dir: Path = POSTGRES_BIN, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable
         self.host = LOOPBACK
         self.port = 0
         self.base_dir: Path | None = None
@@ -121,13 +126,10 @@ class PostgresServer:
             str(self.port),
             "-k",
             str(socket_dir),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
         ]
+        if not self.durable:
+            command += ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                        "-c", "full_page_writes=off"]
         self._process = subprocess.Popen(command, stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 20
