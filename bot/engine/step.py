@@ -26,7 +26,7 @@ from bot.kernel.dispatch import Dispatcher, DispatchReport, RetryPolicy
 from bot.kernel.headers import clean_message_id
 from bot.kernel.mailbox import FetchedMail, Mailbox, MailboxError
 from bot.process.working_days import as_aware
-from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
+from bot.store.db import retry_on_conflict, transaction
 from bot.store.models import Case, InboundMessage, PlannedAction
 from bot.store.statuses import InboundStatus, PlannedActionStatus
 
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # Inbound messages stored, and handled, per transaction.
 INGEST_BATCH = 100
 HANDLE_BATCH = 25
+# Due actions run per transaction; between two slices new mail is taken in and the outbox sent.
+ACTION_SLICE = 100
 
 
 @dataclass
@@ -259,7 +261,7 @@ class Engine:
         while True:
             batch = retry_on_conflict(partial(self._run_due_batch, now))
             done.extend(batch)
-            if len(batch) < CLAIM_BATCH:
+            if len(batch) < ACTION_SLICE:
                 return done
             if between_slices is not None:
                 between_slices()
@@ -277,7 +279,7 @@ class Engine:
                 .where(PlannedAction.status == PlannedActionStatus.PENDING,
                        col(PlannedAction.due_at) <= now)
                 .order_by(col(PlannedAction.due_at), col(PlannedAction.id))
-                .limit(CLAIM_BATCH).with_for_update(skip_locked=True)
+                .limit(ACTION_SLICE).with_for_update(skip_locked=True)
             ).all()
             if not due:
                 return []

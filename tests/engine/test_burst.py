@@ -11,10 +11,11 @@ import pytest
 from sqlmodel import col, select
 
 from bot.cases.lifecycle import MilestoneStep, open_case
+from bot.engine.step import ACTION_SLICE
 from bot.kernel.actions import plan_action
 from bot.kernel.mailbox import FetchedMail
 from bot.kernel.outgoing import OutgoingMail
-from bot.store.db import CLAIM_BATCH, transaction
+from bot.store.db import transaction
 from bot.store.models import AuditEntry, InboundMessage, Milestone, OutboxMessage
 from bot.store.statuses import MilestoneStatus
 from tests.handlers.test_inbound import referral_bytes
@@ -54,7 +55,7 @@ def test_a_referral_arriving_during_a_burst_is_acknowledged_before_the_burst_end
     tmp_path: Path,
 ) -> None:
     # Given a case whose Day 15 milestone is still pending, and a thousand reminders of it
-    # all due at one instant (five times a slice of the sweep),
+    # all due at one instant (several slices of the sweep),
     config = world_config(tmp_path)
     engine = make_engine(config, tmp_path)[0]
     mailbox = ArrivingMailbox()
@@ -70,7 +71,7 @@ def test_a_referral_arriving_during_a_burst_is_acknowledged_before_the_burst_end
             plan_action(session, partnership=case.partnership, case_id=case.id,
                         key=f"burst:{number}", action_name="milestone_reminder",
                         arguments=MilestoneStep(milestone=milestone.key), due_at=HANDLED)
-    assert BURST > 2 * CLAIM_BATCH
+    assert BURST >= 5 * ACTION_SLICE
     # when the sweep runs them, and a referral arrives as the first reminder goes out,
     report = engine.step(HANDLED)
     # then every reminder went, the referral opened a case,
