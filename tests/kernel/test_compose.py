@@ -227,21 +227,32 @@ def test_bodies_are_7bit_when_they_can_be_and_quoted_printable_lines_stay_short(
     assert html.get_content() == "é" * 500 + "\n"
 
 
-def test_the_meeting_goes_inside_the_alternative_and_files_around_it() -> None:
-    # Given a meeting request with HTML and a form,
-    composed = queued(**{**BASE, **CASES["meeting and files"]})
-    message = parsed(composed)
-    # then the top is mixed, its first part the alternative of text, HTML and the calendar
-    # with its method, where Outlook looks for it, and then the form as an attachment.
+def meeting_and_form(message: EmailMessage) -> tuple[EmailMessage, EmailMessage]:
+    """Assert a meeting request's structure as Outlook reads it; return the calendar and form.
+
+    The top is mixed, its first part the alternative of text, HTML and the calendar with its
+    method (where Outlook looks for it), and then the form as an attachment.
+    """
     assert message.get_content_type() == "multipart/mixed"
     alternative, form = message.iter_parts()
+    assert isinstance(alternative, EmailMessage) and isinstance(form, EmailMessage)
     assert [part.get_content_type() for part in alternative.iter_parts()] == [
         "text/plain", "text/html", "text/calendar"]
     calendar = list(alternative.iter_parts())[2]
+    assert isinstance(calendar, EmailMessage)
     assert calendar.get_param("method") == "REQUEST"
     assert calendar.get_content_charset() == "utf-8"
     assert calendar.get_filename() is None
     assert form.get_content_disposition() == "attachment"
+    return calendar, form
+
+
+def test_the_meeting_goes_inside_the_alternative_and_files_around_it() -> None:
+    # Given a meeting request with HTML and a form,
+    composed = queued(**{**BASE, **CASES["meeting and files"]})
+    # then the calendar is inside the alternative and the form around it, in base64 lines
+    # of 76 characters.
+    _calendar, form = meeting_and_form(parsed(composed))
     assert form.get_filename() == "form.docx"
     encoded = form.get_payload()
     assert isinstance(encoded, str)
