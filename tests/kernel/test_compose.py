@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from hypothesis import strategies as st
 
 from bot.kernel.compose import compose_mail, header_field
 from bot.kernel.headers import UnsafeHeader
-from bot.kernel.outbox import Attachment, display_name, one_line
+from bot.kernel.outbox import Attachment, display_name, enqueue_mail, one_line
+from bot.store.db import make_engine, transaction
+from bot.store.migrate import upgrade
 from tests.kernel.email_package_mail import email_package_mail
 
 SENT = datetime(2027, 1, 13, 9, 30, tzinfo=UTC)
@@ -201,6 +204,29 @@ def test_a_body_holding_the_boundary_gets_another() -> None:
     plain, html = message.iter_parts()
     assert plain.get_content() == text
     assert html.get_content() == "<p>Hello</p>\n"
+
+
+def test_enqueue_mail_stores_what_the_composer_writes(tmp_path: Path) -> None:
+    # Given every argument enqueue_mail passes on, with a name, subject and file name that
+    # need making safe,
+    values = {**BASE, **CASES["meeting and files"], "cc": ["copy@council.example"],
+              "sender_name": 'Lee "Duty"\tManager', "subject": "Two\nlines",
+              "in_reply_to": OUTLOOK_ID, "auto_submitted": "auto-replied"}
+    values["attachments"] = [*values["attachments"], Attachment("a\r\nb.pdf", b"%PDF")]
+    database = make_engine(f"sqlite:///{tmp_path / 'outbox.sqlite3'}")
+    upgrade(database)
+    # when it is queued,
+    with transaction(database) as session:
+        row = enqueue_mail(
+            session, partnership="exampleshire", key=values["key"], purpose="reminder",
+            sender=values["sender"], sender_name=values["sender_name"], to=values["to"],
+            cc=values["cc"], subject=values["subject"], text=values["text"], now=SENT,
+            html=values["html"], attachments=values["attachments"],
+            in_reply_to=values["in_reply_to"], auto_submitted=values["auto_submitted"])
+        payload, message_id = row.payload, row.message_id
+    database.dispose()
+    # then the row holds the composer's bytes for them, under the row's Message-ID.
+    assert payload == queued(**{**values, "message_id": message_id})
 
 
 def test_a_long_message_id_in_reply_is_written_as_it_is() -> None:
