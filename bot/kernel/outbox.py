@@ -6,23 +6,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from typing import Any
 
 from sqlalchemy import Table
 from sqlmodel import Session, select
 
 from bot.kernel import audit
+from bot.kernel.compose import compose_mail
 from bot.kernel.headers import (
     UnsafeHeader,
-    check_headers,
     clean_message_id,
     message_id_for,
     safe_text,
 )
 from bot.kernel.installation import installation_secret
-from bot.kernel.mailbox import EMAIL_POLICY, OUTBOX_KEY_HEADER
 from bot.store.db import insert_ignoring_duplicates
 from bot.store.models import OutboxMessage
 from bot.store.statuses import OutboxChannel
@@ -72,38 +69,21 @@ def enqueue_mail(
             raise UnsafeHeader("an address of an outgoing message holds a line break")
     # Only an id in RFC 5322's own form is threaded on; anything else is left off.
     in_reply_to = clean_message_id(in_reply_to)
-    message = EmailMessage(policy=EMAIL_POLICY)
-    # Headers go through the email library's API, which folds and encodes them safely.
-    message["From"] = formataddr((display_name(sender_name), sender))
-    message["To"] = ", ".join(to)
-    if cc:
-        message["Cc"] = ", ".join(cc)
-    message["Subject"] = one_line(subject)
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = auto_submitted
-    message["X-Auto-Response-Suppress"] = "All"
-    message[OUTBOX_KEY_HEADER] = key
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = in_reply_to
-    message.set_content(text)
-    if html is not None:
-        message.add_alternative(html, subtype="html")
-    for meeting in [attachment for attachment in attachments if attachment.method]:
-        message.add_alternative(meeting.content.decode("utf-8"), subtype="calendar",
-                                params={"method": meeting.method or ""})
-    for attachment in [attachment for attachment in attachments if not attachment.method]:
-        message.add_attachment(
-            attachment.content, maintype=attachment.maintype, subtype=attachment.subtype,
-            filename=one_line(attachment.filename) or "attachment",
-        )
-    check_headers(message)
+    # The message is composed as its bytes: every header goes through one builder, which folds
+    # and encodes it and refuses a line break, even one that decodes from an encoded word.
+    payload = compose_mail(
+        sender=sender, sender_name=display_name(sender_name), to=to, cc=cc,
+        subject=one_line(subject), date=now, message_id=message_id, key=key, text=text,
+        html=html, in_reply_to=in_reply_to, auto_submitted=auto_submitted,
+        attachments=[Attachment(one_line(attachment.filename) or "attachment",
+                                attachment.content, attachment.maintype, attachment.subtype,
+                                attachment.method) for attachment in attachments],
+    )
     row = OutboxMessage(
         partnership=partnership, case_id=case_id, idempotency_key=key,
         channel=OutboxChannel.MAIL,
         purpose=purpose, recipients=", ".join([*to, *cc]), message_id=message_id,
-        payload=message.as_bytes(), created_at=now, next_attempt_at=not_before or now,
+        payload=payload, created_at=now, next_attempt_at=not_before or now,
         send_by=send_by,
     )
     return _store(session, row)
