@@ -25,6 +25,8 @@ PENDING = "audit_pending"
 SAVEPOINT_MARKS = "audit_savepoints"
 ENTRIES: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 HEADS: Table = AuditHead.__table__  # type: ignore[attr-defined]
+# Entries go in as one statement, made once, their ids returned in the order given.
+_INSERT_ENTRIES = insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True)
 
 
 class Chained(Protocol):
@@ -130,11 +132,8 @@ def _chain_pending(session: AnySession) -> None:
         for entry in chained:
             entry.prev_hash = last_hash
             entry.hash = last_hash = _digest(entry)
-        # The entries go in as one statement, in order, and the newest one's id comes back.
-        ids = session.execute(
-            insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True),
-            [vars(entry) for entry in chained],
-        ).scalars().all()
+        # The entries go in as one statement, in order, and the newest one's id is kept.
+        ids = session.execute(_INSERT_ENTRIES, [vars(entry) for entry in chained]).scalars().all()
         # The head changes once, after its entries have their ids: one UPDATE per commit.
         if head is None:
             session.execute(insert(HEADS).values(partnership=partnership, last_hash=last_hash,

@@ -6,9 +6,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import Session, select
 
 from bot.kernel import audit
@@ -120,6 +122,12 @@ def _queued(session: Session, key: str) -> OutboxMessage | None:
     ).first()
 
 
+@cache
+def _insert_row(dialect: str) -> ReturningInsert[tuple[int]]:
+    """Return the statement that queues a row, made once so that it is compiled once."""
+    return insert_ignoring_duplicates(dialect, OUTBOX).returning(OUTBOX.c.id)
+
+
 def _store(session: Session, row: OutboxMessage) -> OutboxMessage:
     """Insert a row with one statement, audited in the same transaction; return it with its id.
 
@@ -129,8 +137,7 @@ def _store(session: Session, row: OutboxMessage) -> OutboxMessage:
     session.flush()
     values = {column.name: getattr(row, column.name) for column in OUTBOX.columns
               if column.name != "id"}
-    statement = insert_ignoring_duplicates(session, OUTBOX).values(values)
-    row.id = session.execute(statement.returning(OUTBOX.c.id)).scalar()
+    row.id = session.execute(_insert_row(session.get_bind().dialect.name), values).scalar()
     if row.id is None:
         existing = _queued(session, row.idempotency_key)
         assert existing is not None

@@ -69,9 +69,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
             yield session
 
 
-def insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
+def insert_ignoring_duplicates(dialect: str, table: Table) -> Insert:
     """Return an INSERT on table that skips a row whose unique key is taken (ON CONFLICT)."""
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect == "sqlite":
         return sqlite_insert(table).on_conflict_do_nothing()
     return postgresql_insert(table).on_conflict_do_nothing()
 
