@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.engine.mailbox_watch import watch_mailbox
 from bot.engine.pipeline import InboundContext, Outcome, handle
+from bot.engine.refile import refile_released
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, PeriodicFunction, find_action, periodic_jobs
 from bot.kernel.chat import ChatChannel
@@ -70,6 +71,7 @@ class Engine:
         try:
             report.fetched = self.ingest(now)
             report.handled = self.handle_inbound(now)
+            refile_released(self.database, self.config, self.mailbox, now)
         except MailboxError as exc:
             # A mailbox that cannot be reached must not stop the clock: reminders, deadlines,
             # escalations and the outbox (which retries its own sends) still run.

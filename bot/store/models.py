@@ -272,6 +272,8 @@ class InboundMessage(SQLModel, table=True):
         UniqueConstraint("mailbox", "server_id"),
         UniqueConstraint("partnership", "message_id"),
         Index("ix_inbound_status", "status"),
+        # The engine's step looks for released messages whose mailbox copy is still to move.
+        Index("ix_inbound_refile", "refile_to"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -298,6 +300,9 @@ class InboundMessage(SQLModel, table=True):
     discarded_by: str | None = Field(default=None, max_length=200)
     discarded_reason: str | None = Field(default=None, max_length=500)
     discarded_at: datetime | None = instant(nullable=True)
+    # The folder its mailbox copy is still to move to (Processed, once it is released from
+    # Quarantine); the engine's step moves it and clears this (bot/engine/refile.py).
+    refile_to: str | None = Field(default=None, max_length=500)
 
 
 class OutboxMessage(SQLModel, table=True):
