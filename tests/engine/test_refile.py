@@ -23,6 +23,7 @@ from bot.engine.step import Engine
 from bot.service.wiring import build_engine
 from bot.store.db import transaction
 from bot.store.models import AuditEntry, InboundMessage
+from bot.web.quarantine import released_words
 from tests.adapters.mail import harness_ews, harness_graph, harness_imap, harness_maildir
 from tests.adapters.mail.harness import MailboxHarness
 from tests.adapters.mail.harness_graph import GraphHarness
@@ -119,6 +120,8 @@ def test_a_release_from_the_cockpit_moves_the_copy_to_processed_at_the_next_step
     released = release_in_the_cockpit(engine, number)
     # then the release marks its copy to move, and the copy waits for the bot's next step;
     assert released.folders == ("Quarantine", "Processed")
+    assert ("its copy moves from Quarantine to Processed, at the bot's next step"
+            in released_words(released))
     assert mark_of(engine, number) == "Processed"
     assert server.folder_message_ids("Quarantine") == [MESSAGE_ID]
     # when the bot steps,
