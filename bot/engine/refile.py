@@ -59,9 +59,9 @@ def refile_released(
             InboundMessage.id, InboundMessage.server_id, InboundMessage.message_id,
             InboundMessage.refile_to,
         ).where(
-            col(InboundMessage.refile_to).is_not(None),
-            InboundMessage.partnership == config.settings.partnership.key,
+            # By mailbox and mark alone, so that the marked rows' own index serves the look.
             InboundMessage.mailbox == mailbox.name,
+            col(InboundMessage.refile_to).is_not(None),
         ).order_by(col(InboundMessage.id)).limit(REFILE_BATCH)).all()
     marked = [MarkedCopy(inbound_id or 0, server_id, message_id, target or "")
               for inbound_id, server_id, message_id, target in rows]

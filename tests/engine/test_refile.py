@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine as DatabaseEngine
 from sqlmodel import select
 
 from bot.adapters.mail.maildir import MaildirMailbox
@@ -32,6 +33,7 @@ from tests.adapters.mail.loopback_graph import Fault
 from tests.corpus.make_corpus import mail, person, trace
 from tests.handlers.world import HANDLED, world_config
 from tests.recording import RecordingChat
+from tests.store.test_query_plans import captured
 
 # A stranger's referral, which the sender check holds in quarantine.
 MESSAGE_ID = "<held-1@freemail.test>"
@@ -71,9 +73,9 @@ def graph(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphHarne
     yield from harness_graph.harness(request, tmp_path / "server")
 
 
-def held(server: MailboxHarness, tmp_path: Path) -> tuple[Engine, int]:
+def held(server: MailboxHarness, tmp_path: Path, **changes: Any) -> tuple[Engine, int]:
     """Deliver the stranger's referral and step: it is held, its copy filed in Quarantine."""
-    engine = build_engine(world_config(tmp_path), server.mailbox,
+    engine = build_engine(world_config(tmp_path, **changes), server.mailbox,
                           RecordingChat(tmp_path / "chat.jsonl"))
     server.deliver(REFERRAL)
     engine.step(HANDLED)
@@ -225,4 +227,38 @@ def test_the_mark_survives_a_crash_between_the_move_and_its_clearing(
     assert maildir.folder_message_ids("Processed") == [MESSAGE_ID]
     assert maildir.folder_message_ids("Quarantine") == []
     assert skipped(engine) == []
+    engine.database.dispose()
+
+
+def plan(database: DatabaseEngine, statement: str, parameters: Any) -> str:
+    """Return how the database would run a statement, with sequential scans priced out."""
+    with database.connect() as connection:
+        if database.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            return " ".join(str(row[-1]) for row in rows)
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        found = " ".join(str(row[0]) for row in connection.exec_driver_sql(
+            f"EXPLAIN {statement}", parameters))
+        connection.rollback()
+        return found
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_steps_look_for_marked_copies_reads_only_the_marked_rows(
+    backend: str, maildir: MaildirHarness, tmp_path: Path, request: pytest.FixtureRequest,
+) -> None:
+    # Given a released message on each database,
+    url = (f"sqlite:///{tmp_path / 'plans.sqlite3'}" if backend == "sqlite"
+           else str(request.getfixturevalue("postgres_url")))
+    engine, number = held(maildir, tmp_path, database_url=url)
+    release_in_the_cockpit(engine, number)
+    # when the bot steps,
+    with captured(engine.database) as statements:
+        engine.step(NEXT_STEP)
+    # then it looked for marked copies once, through the index of the marked rows alone
+    # (not every message the mailbox ever had), and moved this one.
+    [(statement, parameters)] = [(statement, parameters) for statement, parameters in statements
+                                 if "refile_to IS NOT NULL" in statement]
+    assert "ix_inbound_refile" in plan(engine.database, statement, parameters)
+    assert maildir.folder_message_ids("Processed") == [MESSAGE_ID]
     engine.database.dispose()
