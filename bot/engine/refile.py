@@ -14,7 +14,6 @@ from bot.config import Config
 from bot.kernel import audit
 from bot.kernel.mailbox import (
     Mailbox,
-    MailboxError,
     MessageNotFound,
     Refiling,
     TransientMailboxError,
@@ -47,10 +46,11 @@ def refile_released(
     release's own transaction. Here each copy is moved first, with no transaction open, and its
     mark is cleared in a transaction of its own once the move has succeeded, so a crash between
     the two leaves the mark, and the next step's move finds the copy already in the target
-    folder, which is not an error. A move that fails is logged (its type only) and tried again
-    at the next step; one the mailbox says is transient ends this step's moves. A copy in
-    neither folder (moved or deleted by hand) is left where it is, its mark cleared and the
-    audit trail told, so it is not looked for forever. A mailbox that cannot refile moves none.
+    folder, which is not an error. A move that fails, however, is logged (its type only) and
+    tried again at the next step; one the mailbox says is transient ends this step's moves. A
+    copy in neither folder (moved or deleted by hand) is left where it is, its mark cleared and
+    the audit trail told, so it is not looked for forever. A mailbox that cannot refile moves
+    none.
     """
     if not isinstance(mailbox, Refiling):
         return []
@@ -73,7 +73,7 @@ def refile_released(
             mailbox.refile(copy.server_id, copy.message_id, source, copy.target)
         except MessageNotFound:
             missing = True
-        except MailboxError as exc:
+        except Exception as exc:  # noqa: BLE001 - one copy's move never stops the step.
             # Only the error's type is logged: its text may name the sender or the subject.
             log.warning("the copy of inbound %s could not be moved from %s to %s: %s",
                         copy.inbound_id, source, copy.target, type(exc).__name__)
