@@ -13,7 +13,6 @@ from bot.cli.common import (
     RequiredConfig,
     command_context,
     console,
-    errors,
     load,
     read_instant,
 )
@@ -21,9 +20,7 @@ from bot.commands import quarantine
 from bot.commands.base import Context
 from bot.commands.people import business_manager_at_cli
 from bot.config import Config
-from bot.kernel.mailbox import MailboxError, MemoryCursorStore, Refiling
 from bot.process.working_days import london_time
-from bot.service.wiring import open_mailbox
 
 quarantine_app = typer.Typer(help="Mail the bot set aside for the business manager.",
                              no_args_is_help=True)
@@ -97,9 +94,10 @@ def release(
         released = quarantine.release(context, quarantine.ReleaseQuarantined(
             message, vouched_as, reason))
     on_case = f" on {released.case_reference}" if released.case_reference else ""
+    source, target = released.folders
     console.print(f"message {released.inbound_id} released: {released.kind}{on_case}; what it"
-                  " sends goes at the bot's next step", markup=False, highlight=False)
-    _refile(loaded, released)
+                  f" sends goes, and its copy moves from {source} to {target}, at the bot's"
+                  " next step", markup=False, highlight=False)
 
 
 @quarantine_app.command("discard")
@@ -117,23 +115,3 @@ def _as_manager(loaded: Config, now: str | None) -> AbstractContextManager[Conte
     """Run a command as the business manager at the server's terminal, in one transaction."""
     return command_context(loaded, business_manager_at_cli(loaded), read_instant(now, "--now"))
 
-
-def _refile(loaded: Config, released: quarantine.Released) -> None:
-    """Move the mailbox copy from Quarantine to Processed; the database already says so."""
-    source, target = released.folders
-    try:
-        mailbox = open_mailbox(loaded, MemoryCursorStore())
-    except MailboxError as exc:
-        errors.print(f"the copy in {source} was not moved: {exc}", markup=False)
-        return
-    try:
-        if not isinstance(mailbox, Refiling):
-            errors.print(f"the {loaded.settings.mailbox.backend} mailbox cannot move it: move "
-                         f"the copy from {source} to {target} by hand", markup=False)
-            return
-        mailbox.refile(released.server_id, released.message_id, source, target)
-        console.print(f"its copy moved from {source} to {target}", markup=False)
-    except MailboxError as exc:
-        errors.print(f"the copy in {source} was not moved: {exc}", markup=False)
-    finally:
-        mailbox.close()

@@ -88,15 +88,13 @@ class QuarantinedDetail:
 
 @dataclass(frozen=True)
 class Released:
-    """What the handlers made of a released message, and where its mailbox copy must go."""
+    """What the handlers made of a released message; its mailbox copy moves at the next step."""
 
     inbound_id: int
     kind: str
     case_reference: str | None
     detail: str
-    # The mailbox copy: its server id and Message-ID, and the folders it moves from and to.
-    server_id: str
-    message_id: str | None
+    # The folders its mailbox copy moves from and to at the bot's next step.
     folders: tuple[str, str]
 
 
@@ -173,15 +171,16 @@ def release(context: Context, request: ReleaseQuarantined) -> Released:
     row.status, row.kind, row.handled_at = outcome.status, outcome.kind, context.now
     row.reason = outcome.reason or None
     row.case_id = outcome.case_id or row.case_id
+    # Whichever interface released it, the engine's next step moves its mailbox copy out of
+    # Quarantine (bot/engine/refile.py): the mark commits with the release.
+    row.refile_to = context.config.settings.mailbox.processed_folder
     context.session.add(row)
     audit.record(context.session, row.partnership, context.actor.who, "quarantine_released",
                  context.now, row.case_id, inbound_id=row.id, vouched_as=str(vouched_as),
                  reason=reason, held_because=held_because, kind=outcome.kind)
     case = context.session.get(Case, row.case_id) if row.case_id else None
-    mailbox = context.config.settings.mailbox
     return Released(row.id or 0, outcome.kind, case.reference if case else None, outcome.reason,
-                    row.server_id, row.message_id,
-                    (mailbox.quarantine_folder, mailbox.processed_folder))
+                    (context.config.settings.mailbox.quarantine_folder, row.refile_to))
 
 
 def discard(context: Context, request: DiscardQuarantined) -> Discarded:

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from bot.config import Config
 from bot.engine.mailbox_watch import watch_mailbox
 from bot.engine.pipeline import InboundContext, Outcome, handle
+from bot.engine.refile import refile_released
 from bot.kernel import audit
 from bot.kernel.actions import ActionContext, PeriodicFunction, find_action, periodic_jobs
 from bot.kernel.chat import ChatChannel
@@ -73,6 +74,9 @@ class Engine:
         now = as_aware(now).astimezone(UTC)
         report = StepReport()
         self.take_in_mail(now, report)
+        # Released messages' copies leave Quarantine, unless the mailbox could not be reached.
+        if report.mailbox_error is None:
+            refile_released(self.database, self.config, self.mailbox, now)
         # People hear once per outage when the mailbox has been unreachable too long.
         watch_mailbox(self.database, self.config, now, report.mailbox_error)
         self.plan_periodic_jobs(now)

@@ -56,6 +56,10 @@ class MailboxAuthError(MailboxError):
     """The server refused the credentials (wrong password, expired secret, no permission)."""
 
 
+class MessageNotFound(MailboxError):
+    """The message is not where the mailbox was asked to find it: someone moved or deleted it."""
+
+
 class TransientMailboxError(MailboxError):
     """A failure worth retrying later: throttling, a dropped connection, a busy server."""
 
@@ -146,13 +150,16 @@ class Mailbox(Protocol):
 class Refiling(Protocol):
     """A mailbox that can move a message between two of the bot's folders.
 
-    Releasing a quarantined message moves its copy from Quarantine to Processed; a mailbox
-    without this leaves the copy where it is, and the person releasing it is told so.
+    Releasing a quarantined message marks it in the database; the engine's next step moves
+    its copy from Quarantine to Processed (bot/engine/refile.py). A mailbox without this
+    leaves the copy where it is.
     """
 
     def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
         """Move the message (found by server id, or by Message-ID) from source to target.
 
-        Moving a message already in target does nothing; raise MailboxError if it is in neither.
+        Moving a message already in target does nothing, so a move repeated after a crash is
+        harmless; raise MessageNotFound if it is in neither (or there is nothing to find it
+        by), and MailboxError for any other failure.
         """
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -272,6 +272,11 @@ class InboundMessage(SQLModel, table=True):
         UniqueConstraint("mailbox", "server_id"),
         UniqueConstraint("partnership", "message_id"),
         Index("ix_inbound_status", "status"),
+        # The engine's step looks for released messages whose mailbox copy is still to move:
+        # only the marked rows are indexed, so the look reads no others.
+        Index("ix_inbound_refile", "mailbox", "refile_to",
+              sqlite_where=text("refile_to IS NOT NULL"),
+              postgresql_where=text("refile_to IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -298,6 +303,9 @@ class InboundMessage(SQLModel, table=True):
     discarded_by: str | None = Field(default=None, max_length=200)
     discarded_reason: str | None = Field(default=None, max_length=500)
     discarded_at: datetime | None = instant(nullable=True)
+    # The folder its mailbox copy is still to move to (Processed, once it is released from
+    # Quarantine); the engine's step moves it and clears this (bot/engine/refile.py).
+    refile_to: str | None = Field(default=None, max_length=500)
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -80,8 +80,9 @@ async def quarantine_action(request: Request) -> Response:
 
 
 def released_words(released: Released) -> str:
-    """Say what a release did, in her words; what it sends goes at the bot's next step."""
-    then = "the mail goes at the bot's next step."
+    """Say what a release did, in her words; what it sends, and its copy, go at the next step."""
+    source, target = released.folders
+    then = f"the mail goes, and its copy moves from {source} to {target}, at the bot's next step."
     if released.kind == "referral" and released.case_reference:
         return f"{released.case_reference} opened and acknowledged; {then}"
     on_case = f" on {released.case_reference}" if released.case_reference else ""

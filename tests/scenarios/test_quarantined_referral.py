@@ -151,11 +151,14 @@ def test_released_as_a_referral_it_opens_the_case_acknowledges_and_copies_the_pa
     leads = [partner.lead.email for partner in engine.config.settings.partners.by_key().values()]
     assert all(lead in queued["referral_copy"].recipients for lead in leads)
     assert queued["referral_ack"].status == "pending"
-    # the mailbox copy moved from Quarantine to Processed,
+    # the command said its copy moves at the next step, and it is still in Quarantine;
+    assert "its copy moves from Quarantine to Processed, at the bot's next step" in (
+        " ".join(released.output.split()))
+    assert files_in(tmp_path, "quarantine") == [row.server_id]
+    # and the next step sends them and moves the mailbox copy from Quarantine to Processed.
+    engine.step(parse_instant("2026-03-05T11:01"))
     assert files_in(tmp_path, "quarantine") == []
     assert files_in(tmp_path, "processed") == [row.server_id]
-    # and the next step sends them.
-    engine.step(parse_instant("2026-03-05T11:01"))
     sent = {str(m["Subject"]): m for m in sent_in_maildir(tmp_path)}
     assert any(PARENT in str(m["To"]) for m in sent.values())
     assert {m.purpose for m in outbox(engine) if m.status == "sent"} >= {

@@ -11,7 +11,13 @@ from email.message import EmailMessage
 from typing import Any, TypeVar
 
 from bot.adapters.mail.polling import poll_until
-from bot.kernel.mailbox import FetchedMail, MailboxAuthError, MailboxError, TransientMailboxError
+from bot.kernel.mailbox import (
+    FetchedMail,
+    MailboxAuthError,
+    MailboxError,
+    MessageNotFound,
+    TransientMailboxError,
+)
 from bot.kernel.outgoing import OutgoingMail, from_message
 
 log = logging.getLogger(__name__)
@@ -215,8 +221,8 @@ class EwsMailbox:
 
     # Folders.
 
-    def _processed_folder(self, account: Any, path: str) -> Any:
-        """Return the folder at path under the top of the mailbox, creating it if missing."""
+    def _processed_folder(self, account: Any, path: str, create: bool = True) -> Any:
+        """Return the folder at path under the top of the mailbox, made if missing and create."""
         from exchangelib import Folder, Q
         from exchangelib.folders import SHALLOW, FolderCollection
 
@@ -233,6 +239,8 @@ class EwsMailbox:
             if found:
                 parent = found[0]
                 continue
+            if not create:
+                return None
             child = Folder(parent=parent, name=part)
             child.save()
             log.info("%s: created mail folder %r", self.name, part)
@@ -290,6 +298,39 @@ class EwsMailbox:
                     raise result
 
         self._call(f"moving a message to {folder!r}", move)
+
+    def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
+        """Move a message the engine filed in source (Quarantine) on to target, by Message-ID."""
+        from exchangelib.errors import ErrorItemNotFound
+
+        def move(account: Any) -> bool:
+            found = self._find_by_message_id(account, source, message_id)
+            if found:
+                destination = self._processed_folder(account, target)
+                failed = [result for result in account.bulk_move(ids=found, to_folder=destination)
+                          if isinstance(result, Exception)]
+                if not failed:
+                    return True
+                # One that left source since the search may be in target; not so any other.
+                if not all(isinstance(result, ErrorItemNotFound) for result in failed):
+                    raise MailboxError(f"{self.name}: Exchange did not move a message to "
+                                       f"{target!r}: {type(failed[0]).__name__}")
+            # One already in target (moved before a crash, say) needs nothing more.
+            return bool(self._find_by_message_id(account, target, message_id))
+
+        if not self._call(f"moving a message from {source!r} to {target!r}", move):
+            raise MessageNotFound(f"{self.name}: message {message_id or server_id} is in "
+                                  f"neither {source} nor {target}")
+
+    def _find_by_message_id(
+        self, account: Any, path: str, message_id: str | None
+    ) -> list[tuple[str, str]]:
+        """Return the ids of the items in a folder with this Message-ID, if the folder is there."""
+        folder = self._processed_folder(account, path, create=False) if message_id else None
+        if folder is None:
+            return []
+        items = folder.filter(message_id=message_id).only("id", "changekey")
+        return [(item.id, item.changekey) for item in items]
 
     def send(self, message: EmailMessage) -> None:
         """Send a message's own MIME (see send_raw)."""

@@ -20,7 +20,7 @@ from bot.adapters.mail.graph_upload import (
     split_for_graph,
 )
 from bot.adapters.mail.polling import poll_until
-from bot.kernel.mailbox import CursorStore, FetchedMail, MemoryCursorStore
+from bot.kernel.mailbox import CursorStore, FetchedMail, MemoryCursorStore, MessageNotFound
 from bot.kernel.outgoing import OutgoingMail, from_message
 from bot.settings import MailboxSettings
 
@@ -266,19 +266,40 @@ class GraphMailbox:
 
     def mark_processed(self, server_id: str, folder: str) -> None:
         """Move a message out of the inbox into folder, creating the folder if needed."""
-        folder_id = self._folder_id(folder)
-        path = f"{self._user_path}/messages/{quote(server_id, safe='')}/move"
-        response = self._graph.request("POST", path, json_body={"destinationId": folder_id})
-        if response.status_code == 404:
+        if not self._move(server_id, folder):
             log.warning("%s: message %s had already left the inbox", self.name, server_id)
-        elif response.status_code not in (200, 201):
-            raise self._graph.fail(response, f"moving a message to {folder!r}")
         with self._lock:
             self._set_pending([i for i in self._pending() if i != server_id])
             self._arrivals.pop(server_id, None)
 
+    def _move(self, server_id: str, folder: str) -> bool:
+        """Move a message into folder (made if missing); say False if it was not found."""
+        path = f"{self._user_path}/messages/{quote(server_id, safe='')}/move"
+        response = self._graph.request(
+            "POST", path, json_body={"destinationId": self._folder_id(folder)})
+        if response.status_code not in (200, 201, 404):
+            raise self._graph.fail(response, f"moving a message to {folder!r}")
+        return response.status_code != 404
+
+    def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
+        """Move a message the engine filed in source (Quarantine) on to target, by Message-ID."""
+        found = self._find_by_path(source, message_id)
+        if found is not None and self._move(found, target):
+            return
+        # One already in target (moved before a crash, say) needs nothing more.
+        if self._find_by_path(target, message_id) is None:
+            raise MessageNotFound(f"{self.name}: message {message_id or server_id} is in "
+                                  f"neither {source} nor {target}")
+
+    def _find_by_path(self, folder: str, message_id: str | None) -> str | None:
+        """Return the id of a message in a folder named by its path, if both are there."""
+        folder_id = self._folder_id(folder, create=False) if message_id else None
+        if not (folder_id and message_id):
+            return None
+        return self._find_in(quote(folder_id, safe=""), message_id)
+
     def _find_in(self, folder: str, message_id: str) -> str | None:
-        """Return the id of a message with this internetMessageId in a well-known folder."""
+        """Return the id of a message with this internetMessageId in a folder (by its id)."""
         response = self._graph.request(
             "GET",
             f"{self._user_path}/mailFolders/{folder}/messages",

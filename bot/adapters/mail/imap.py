@@ -16,7 +16,12 @@ from bot.adapters.mail.imap_session import FolderMissing, ImapEndpoint, ImapSess
 from bot.adapters.mail.imap_wire import fetched_with_dates, first_text, idle, uids_in
 from bot.adapters.mail.mail_server import Login
 from bot.adapters.mail.polling import poll_until
-from bot.kernel.mailbox import FetchedMail, MailboxError, TransientMailboxError
+from bot.kernel.mailbox import (
+    FetchedMail,
+    MailboxError,
+    MessageNotFound,
+    TransientMailboxError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +185,8 @@ class ImapReader:
     def refile(self, server_id: str, message_id: str | None, source: str, target: str) -> None:
         """Move a message the engine filed in source (Quarantine) on to target, by Message-ID."""
         if not message_id:
-            raise MailboxError(f"message {server_id} has no Message-ID to find it by in {source}")
+            raise MessageNotFound(f"message {server_id} has no Message-ID to find it by in "
+                                  f"{source}")
 
         def move(connection: imaplib.IMAP4) -> None:
             uids = self._search_folder(connection, source, message_id)
@@ -189,8 +195,8 @@ class ImapReader:
                 self.session.ensure_folder(connection, target)
                 self._move(connection, validity, uids, target)
             elif not self._search_folder(connection, target, message_id):
-                raise MailboxError(f"message {message_id} is in neither {source} nor {target} "
-                                   f"on {self._where}")
+                raise MessageNotFound(f"message {message_id} is in neither {source} nor "
+                                      f"{target} on {self._where}")
 
         self.session.run(f"move a message from {source} to {target}", move)
 

@@ -17,7 +17,7 @@ from email.policy import default
 from pathlib import Path
 
 from bot.adapters.mail.polling import poll_until
-from bot.kernel.mailbox import FetchedMail, MailboxError
+from bot.kernel.mailbox import FetchedMail, MailboxError, MessageNotFound
 from bot.kernel.outgoing import OutgoingMail, from_message
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class MaildirMailbox:
             # Moving twice is harmless: an earlier call (perhaps before a crash) did it.
             if self._find_file(target_folder, server_id) is not None:
                 return
-            raise MailboxError(
+            raise MessageNotFound(
                 f"message {server_id} is no longer in {where} at {self.path / origin}"
             )
         # Keep the file name (key and flags) so the server id stays the same in the new folder.

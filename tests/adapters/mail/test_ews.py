@@ -220,3 +220,23 @@ def test_live_ews_smoke() -> None:
         list(box.fetch_new())
     finally:
         box.close()
+
+
+def test_refile_finds_the_message_by_message_id_and_survives_a_lost_reply(
+    server: LoopbackEws, mailbox: EwsMailbox, sleeps: list[float]
+) -> None:
+    # Given a released message the bot filed in Quarantine,
+    server.deliver(_raw(1))
+    [mail] = list(mailbox.fetch_new())
+    mailbox.mark_processed(mail.server_id, "Quarantine")
+    server.operations.clear()
+    # when the reply to its move to Processed is lost once,
+    server.add_fault(Fault(count=1, operation="MoveItem", kind="drop"))
+    mailbox.refile(mail.server_id, "<n1@example.org>", "Quarantine", "Processed")
+    # then it was found by Message-ID in Quarantine and moved once (Processed made first), and
+    # the retry found it gone from Quarantine and already in Processed.
+    assert server.operations == ["FindItem", "FindFolder", "CreateFolder", "MoveItem",
+                                 "FindItem", "FindItem"]
+    assert server.message_ids_in("Processed") == ["<n1@example.org>"]
+    assert server.message_ids_in("Quarantine") == []
+    assert len(sleeps) == 1

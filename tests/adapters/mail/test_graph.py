@@ -308,3 +308,29 @@ def test_a_draft_left_without_its_report_is_made_again(
     assert server.message_ids_in("drafts") == []
     assert server.message_ids_in("sentitems") == ["<retry-report@rrbot.example>"]
     assert len(_sent_report(server)) == 10 * 1024 * 1024
+
+
+def test_refile_finds_the_message_by_internet_message_id_and_survives_a_lost_reply(
+    server: LoopbackGraph, mailbox: GraphMailbox, sleeps: list[float]
+) -> None:
+    # Given a released message the bot filed in Quarantine,
+    server.deliver(_raw(1))
+    [mail] = list(mailbox.fetch_new())
+    mailbox.mark_processed(mail.server_id, "Quarantine")
+    quarantine = server.folder_by_name("Quarantine")
+    assert quarantine is not None
+    # when its move to Processed is throttled once, and the reply to the move is then lost,
+    server.add_fault(Fault(match="/move", count=1, status=429, retry_after="2"))
+    server.add_fault(Fault(match="/move", count=1, drop_after_action=True))
+    with pytest.raises(TransientMailboxError):
+        mailbox.refile(mail.server_id, "<n1@example.org>", "Quarantine", "Processed")
+    # then it was looked for by internetMessageId in Quarantine, the wait was honoured and it
+    # moved;
+    assert ("GET", f"/v1.0/users/{server.state.mailbox}/mailFolders/{quarantine.id}/messages"
+            ) in server.requests
+    assert sleeps == [2.0]
+    assert server.message_ids_in("Processed") == ["<n1@example.org>"]
+    # and the next attempt finds it already in Processed, which is not an error.
+    mailbox.refile(mail.server_id, "<n1@example.org>", "Quarantine", "Processed")
+    assert server.message_ids_in("Processed") == ["<n1@example.org>"]
+    assert server.message_ids_in("Quarantine") == []

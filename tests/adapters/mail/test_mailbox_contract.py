@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.kernel.mailbox import FetchedMail, Mailbox
+from bot.kernel.mailbox import FetchedMail, Mailbox, MessageNotFound, Refiling
 from tests.adapters.mail.harness import MailboxHarness, make_message, same_message
 
 BOT = "bot@partnership.test"
@@ -255,3 +255,44 @@ def test_check_returns_lines(harness: MailboxHarness) -> None:
     lines = harness.mailbox.check()
 
     assert lines and all(isinstance(line, str) and "\n" not in line for line in lines)
+
+
+def filed_in(harness: MailboxHarness, subject: str, folder: str) -> tuple[FetchedMail, str]:
+    """Deliver a message, fetch it and file it in folder as the engine does; give it back."""
+    raw = make_message(subject, SENDER, BOT)
+    harness.deliver(raw)
+    mail = by_message_id(fetch_until(harness.mailbox, {message_id_of(raw)}))[message_id_of(raw)]
+    harness.mailbox.mark_processed(mail.server_id, folder)
+    return mail, message_id_of(raw)
+
+
+def test_refile_moves_a_released_message_from_quarantine_to_processed_once(
+    harness: MailboxHarness,
+) -> None:
+    # Given a message the engine filed in Quarantine, and another left there,
+    mail, message_id = filed_in(harness, "Held referral", "Quarantine")
+    _other, other_id = filed_in(harness, "Still held", "Quarantine")
+    assert isinstance(harness.mailbox, Refiling)
+    # when it is refiled to Processed twice (as after a crash between the move and its record),
+    harness.mailbox.refile(mail.server_id, message_id, "Quarantine", "Processed")
+    harness.mailbox.refile(mail.server_id, message_id, "Quarantine", "Processed")
+    # then its one copy is in Processed, and only the other is left in Quarantine.
+    assert harness.folder_message_ids("Processed") == [message_id]
+    assert harness.folder_message_ids("Quarantine") == [other_id]
+
+
+def test_refile_of_a_message_moved_elsewhere_by_hand_says_it_is_not_found(
+    harness: MailboxHarness,
+) -> None:
+    # Given a message someone moved by hand out of Quarantine into a folder of their own,
+    mail, message_id = filed_in(harness, "Moved by hand", "Reviewed")
+    assert isinstance(harness.mailbox, Refiling)
+    # when it is refiled, before and after Quarantine and Processed exist,
+    with pytest.raises(MessageNotFound):
+        harness.mailbox.refile(mail.server_id, message_id, "Quarantine", "Processed")
+    filed_in(harness, "Something else", "Quarantine")
+    filed_in(harness, "Something done", "Processed")
+    with pytest.raises(MessageNotFound):
+        harness.mailbox.refile(mail.server_id, message_id, "Quarantine", "Processed")
+    # then it is left where it is.
+    assert harness.folder_message_ids("Reviewed") == [message_id]
