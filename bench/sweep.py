@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine as DatabaseEngine
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlmodel import SQLModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,6 +198,10 @@ def populate(database: DatabaseEngine, config: Config, sizes: list[int]) -> dict
             ids, chosen = chosen[:size], chosen[size:]
             connection.execute(update(actions).where(actions.c.id.in_(ids))
                                .values(due_at=instant))
+        if connection.dialect.name == "postgresql":
+            # The cases were given their ids, so PostgreSQL's sequence is moved past them.
+            connection.execute(text(
+                "SELECT setval(pg_get_serial_sequence('\"case\"', 'id'), max(id)) FROM \"case\""))
         counts = {table.name: connection.execute(select(func.count()).select_from(table)).one()[0]
                   for table in [case_table, *tables]}
     return counts
