@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from bot.cases.lifecycle import MilestoneStep
@@ -39,10 +40,18 @@ def _load(
     context: ActionContext, planned: PlannedAction, step: MilestoneStep
 ) -> tuple[Case, Milestone]:
     case = context.session.get_one(Case, planned.case_id)
-    milestone = context.session.exec(
-        select(Milestone).where(Milestone.case_id == case.id, Milestone.key == step.milestone)
-    ).one()
+    # Milestones are made when their case opens, never in a sweep, so the look-up need not
+    # write the sweep's earlier changes first: they go together when the slice commits.
+    with context.session.no_autoflush:
+        milestone = context.session.exec(
+            _MILESTONE, params={"case_id": case.id, "key": step.milestone}).one()
     return case, milestone
+
+
+# The look-up is one statement made once: SQLAlchemy then compiles and keys it once, which
+# takes more than half the time of a look-up made anew each time.
+_MILESTONE = select(Milestone).where(Milestone.case_id == bindparam("case_id"),
+                                     Milestone.key == bindparam("key"))
 
 
 def _tell_business_manager(

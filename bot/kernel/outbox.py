@@ -131,13 +131,17 @@ def _insert_row(dialect: str) -> ReturningInsert[tuple[int]]:
 def _store(session: Session, row: OutboxMessage) -> OutboxMessage:
     """Insert a row with one statement, audited in the same transaction; return it with its id.
 
-    The caller's other changes are written first (the case a message is about, say). A row
-    another transaction queued under the same key in the meantime wins, and is returned.
+    A new row the caller has added (the case a message is about, say) is written first;
+    other changes wait for the commit. A row another transaction queued under the same key
+    in the meantime wins, and is returned.
     """
-    session.flush()
+    if session.new:
+        session.flush()
     values = {column.name: getattr(row, column.name) for column in OUTBOX.columns
               if column.name != "id"}
-    row.id = session.execute(_insert_row(session.get_bind().dialect.name), values).scalar()
+    # The statement goes to the connection, so the session does not flush for it.
+    row.id = session.connection().execute(_insert_row(session.get_bind().dialect.name),
+                                          values).scalar()
     if row.id is None:
         existing = _queued(session, row.idempotency_key)
         assert existing is not None
