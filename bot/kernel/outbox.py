@@ -24,7 +24,7 @@ from bot.kernel.headers import (
 from bot.kernel.installation import installation_secret
 from bot.store.db import insert_ignoring_duplicates
 from bot.store.models import OutboxMessage
-from bot.store.statuses import OutboxChannel
+from bot.store.statuses import OutboxChannel, OutboxStatus
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 
@@ -62,7 +62,7 @@ def enqueue_mail(
     auto_submitted: str = "auto-generated",
     not_before: datetime | None = None,
     send_by: datetime | None = None,
-) -> OutboxMessage:
+) -> Queued:
     """Queue an email in the caller's transaction; a key already queued returns that row."""
     domain = sender.rpartition("@")[2]
     message_id = message_id_for(key, domain, installation_secret(session))
@@ -81,14 +81,11 @@ def enqueue_mail(
                                 attachment.content, attachment.maintype, attachment.subtype,
                                 attachment.method) for attachment in attachments],
     )
-    row = OutboxMessage(
+    return _store(session, _row(
         partnership=partnership, case_id=case_id, idempotency_key=key,
-        channel=OutboxChannel.MAIL,
-        purpose=purpose, recipients=", ".join([*to, *cc]), message_id=message_id,
-        payload=payload, created_at=now, next_attempt_at=not_before or now,
-        send_by=send_by,
-    )
-    return _store(session, row)
+        channel=OutboxChannel.MAIL, purpose=purpose, recipients=", ".join([*to, *cc]),
+        message_id=message_id, payload=payload, created_at=now,
+        next_attempt_at=not_before or now, send_by=send_by))
 
 
 def enqueue_chat(
@@ -101,54 +98,61 @@ def enqueue_chat(
     now: datetime,
     recipient: str = "",
     case_id: int | None = None,
-) -> OutboxMessage:
+) -> Queued:
     """Queue a chat message (operations: bot.kernel.chat); a key already queued returns it."""
-    existing = _queued(session, key)
-    if existing is not None:
-        return existing
-    row = OutboxMessage(
+    return _store(session, _row(
         partnership=partnership, case_id=case_id, idempotency_key=key,
-        channel=OutboxChannel.CHAT,
-        purpose=purpose, recipients=recipient, message_id=message_id_for(key, "chat"),
+        channel=OutboxChannel.CHAT, purpose=purpose, recipients=recipient,
+        message_id=message_id_for(key, "chat"),
         payload=json.dumps(payload, sort_keys=True).encode("utf-8"), created_at=now,
-        next_attempt_at=now,
-    )
-    return _store(session, row)
+        next_attempt_at=now))
 
 
-def _queued(session: Session, key: str) -> OutboxMessage | None:
-    return session.exec(
-        select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
-    ).first()
+@dataclass(frozen=True)
+class Queued:
+    """A message in the outbox: its row, key, Message-ID, bytes and when it was queued."""
+
+    id: int
+    idempotency_key: str
+    message_id: str
+    payload: bytes
+    created_at: datetime
+
+
+def _row(**values: Any) -> dict[str, Any]:
+    """Return an outbox row's columns: the given values over a new row's defaults."""
+    return {"status": OutboxStatus.PENDING, "attempts": 0, "claimed_at": None,
+            "sent_at": None, "last_error": None, "send_by": None, **values}
 
 
 @cache
-def _insert_row(dialect: str) -> ReturningInsert[tuple[int]]:
+def _insert_row(dialect: str) -> ReturningInsert[Any]:
     """Return the statement that queues a row, made once so that it is compiled once."""
     return insert_ignoring_duplicates(dialect, OUTBOX).returning(OUTBOX.c.id)
 
 
-def _store(session: Session, row: OutboxMessage) -> OutboxMessage:
-    """Insert a row with one statement, audited in the same transaction; return it with its id.
+def _store(session: Session, row: dict[str, Any]) -> Queued:
+    """Insert a row with one statement, audited in the same transaction; say what is queued.
 
     A new row the caller has added (the case a message is about, say) is written first;
-    other changes wait for the commit. A row another transaction queued under the same key
-    in the meantime wins, and is returned.
+    other changes wait for the commit. A row queued under the same key before (by this
+    process or another) is left as it is, and is what is returned.
     """
     if session.new:
         session.flush()
-    values = {column.name: getattr(row, column.name) for column in OUTBOX.columns
-              if column.name != "id"}
     # The statement goes to the connection, so the session does not flush for it.
-    row.id = session.connection().execute(_insert_row(session.get_bind().dialect.name),
-                                          values).scalar()
-    if row.id is None:
-        existing = _queued(session, row.idempotency_key)
-        assert existing is not None
-        return existing
-    audit.record(session, row.partnership, "bot", "queued", row.created_at, row.case_id,
-                 purpose=row.purpose, outbox_id=row.id, recipients=row.recipients)
-    return row
+    row_id = session.connection().execute(_insert_row(session.get_bind().dialect.name),
+                                          row).scalar()
+    if row_id is None:
+        existing = session.exec(select(OutboxMessage).where(
+            OutboxMessage.idempotency_key == row["idempotency_key"])).one()
+        return Queued(existing.id or 0, existing.idempotency_key, existing.message_id,
+                      existing.payload, existing.created_at)
+    audit.record(session, row["partnership"], "bot", "queued", row["created_at"],
+                 row["case_id"], purpose=row["purpose"], outbox_id=row_id,
+                 recipients=row["recipients"])
+    return Queued(row_id, row["idempotency_key"], row["message_id"], row["payload"],
+                  row["created_at"])
 
 
 def display_name(name: str) -> str:

@@ -9,9 +9,8 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.config import Config
-from bot.kernel.outbox import Attachment, enqueue_mail
+from bot.kernel.outbox import Attachment, Queued, enqueue_mail
 from bot.mail.render import render_email
-from bot.store.models import OutboxMessage
 
 
 def notify(
@@ -31,7 +30,7 @@ def notify(
     auto_submitted: str = "auto-generated",
     not_before: datetime | None = None,
     send_by: datetime | None = None,
-) -> OutboxMessage:
+) -> Queued:
     """Queue the email for purpose under the idempotency key, in the caller's transaction.
 
     templates/email/<template or purpose>.* are rendered with values and the partnership's

@@ -18,7 +18,7 @@ from bot.config import Config
 from bot.kernel import audit
 from bot.kernel.actions import ActionArguments, plan_action
 from bot.kernel.events import publish
-from bot.kernel.outbox import Attachment
+from bot.kernel.outbox import Attachment, Queued
 from bot.mail.mime import FoundAttachment
 from bot.mail.notify import notify
 from bot.process.preset import SUBMISSION_KEY
@@ -118,7 +118,7 @@ def submission_key(case: Case, report_sha256: str) -> str:
 def queue_submission(
     session: Session, config: Config, case: Case, report_sha256: str, now: datetime,
     actor: str, late_go_ahead: bool = False,
-) -> OutboxMessage:
+) -> Queued:
     """Queue the covering email with exactly the approved version, or refuse with the reason."""
     ballot = approved_ballot(session, case, report_sha256)
     if ballot is None:
