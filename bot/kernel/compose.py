@@ -110,9 +110,12 @@ def compose_mail(
         header_field("Message-ID", message_id),
         header_field("Auto-Submitted", auto_submitted),
         header_field("X-Auto-Response-Suppress", "All"),
-        header_field(OUTBOX_KEY_HEADER, key),
+        # The key is text to the email package too: one made from a bounce's recipient may be
+        # long or not ASCII, and then goes as encoded words rather than being refused.
+        header_field(OUTBOX_KEY_HEADER, key, text=True),
     ]
-    if in_reply_to:
+    # An id too long for its line (over 985 characters) is left off, as one out of form is.
+    if in_reply_to and len(in_reply_to) <= MAX_LINE - len("In-Reply-To: "):
         head += [header_field("In-Reply-To", in_reply_to), header_field("References", in_reply_to)]
     head.append(header_field("MIME-Version", "1.0"))
     # The boundaries are made from the Message-ID, so the same message is always the same bytes.

@@ -318,12 +318,26 @@ def test_a_header_name_outside_rfc_5322_is_refused(name: str) -> None:
 
 
 def test_a_structured_value_that_cannot_fit_a_line_is_refused() -> None:
-    # Given a key longer than a line may be, or one that is not ASCII,
+    # Given a Message-ID longer than a line may be, or one that is not ASCII,
     # then the header is refused, never written over 998 octets or as raw UTF-8.
     with pytest.raises(UnsafeHeader):
-        header_field("X-RRBot-Key", "k" * 990)
+        header_field("Message-ID", f"<{'k' * 990}@x.example>")
     with pytest.raises(UnsafeHeader):
-        header_field("X-RRBot-Key", "clé")
+        header_field("Message-ID", "<clé@x.example>")
+
+
+def test_a_long_or_accented_key_and_an_overlong_id_replied_to_do_not_stop_the_message() -> None:
+    # Given a key made from a bounce's recipient, long and beyond ASCII, and a reply to an id
+    # of 990 characters (RFC 5322 allows it, but not on the In-Reply-To line),
+    key = f"bounce:7:zoë.{'x' * 1000}@gp.example"
+    long_id = f"<{'a' * 976}@b.example>"
+    composed = queued(**{**BASE, "key": key, "in_reply_to": long_id})
+    # then the message is composed, the key reads back as it was, the id is left off,
+    message = parsed(composed)
+    assert str(message["X-RRBot-Key"]) == key
+    assert "In-Reply-To" not in message and "References" not in message
+    # and its lines fit.
+    assert_lines_fit(composed)
 
 
 ADDRESSES = st.from_regex(r"[a-z][a-z0-9.+_-]{0,20}@[a-z][a-z0-9-]{0,15}\.example",
