@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any
 
-from bot.kernel.headers import check_headers
+from bot.kernel.headers import UnsafeHeader, safe_text
 from bot.kernel.mailbox import EMAIL_POLICY, OUTBOX_KEY_HEADER
 from bot.kernel.outbox import Attachment, display_name, one_line
 
@@ -48,3 +48,20 @@ def email_package_mail(**values: Any) -> bytes:
         )
     check_headers(message)
     return message.as_bytes()
+
+
+# The last look the old code took before queueing, kept with it as the reference.
+def check_headers(message: EmailMessage) -> None:
+    """Raise UnsafeHeader if any header, once decoded, holds a CR, LF or NUL.
+
+    The email package folds and encodes what it is given, but a value that decodes to a line
+    break (an encoded word, an RFC 2231 parameter) is written out raw by the Python this bot
+    runs on; this is the last look before a message is queued.
+    """
+    for name, value in message.items():
+        if not safe_text(str(value)):
+            raise UnsafeHeader(f"the {name} header of an outgoing message holds a line break")
+    for part in message.walk():
+        filename = part.get_filename()
+        if filename is not None and not safe_text(filename):
+            raise UnsafeHeader("an attachment's file name holds a line break")
