@@ -167,6 +167,8 @@ def display_name(name: str) -> str:
 
 def one_line(value: str) -> str:
     """Fold line breaks and control characters out of a header value onto one line."""
-    printable = "".join(" " if ord(character) < 32 or character == "\x7f" else character
-                        for character in value)
-    return " ".join(printable.split())
+    return " ".join(value.translate(_CONTROLS).split())
+
+
+# Every control character (C0 and DEL) becomes a space.
+_CONTROLS = {code: " " for code in [*range(32), 0x7F]}

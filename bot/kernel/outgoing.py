@@ -49,9 +49,20 @@ def from_bytes(payload: bytes, message_id: str) -> OutgoingMail:
     raw = payload.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     head = _head(raw)
     fields = {name: _values(pattern, head) for name, pattern in _ADDRESSES.items()}
-    recipients = tuple(address for _name, address in
-                       getaddresses([*fields["To"], *fields["Cc"], *fields["Bcc"]]) if address)
+    recipients = _addresses([*fields["To"], *fields["Cc"], *fields["Bcc"]])
     return OutgoingMail(raw, message_id, parseaddr(" ".join(fields["From"]))[1], recipients)
+
+
+def _addresses(values: list[str]) -> tuple[str, ...]:
+    """Return the addresses of address-list fields.
+
+    A list of bare addresses (what the outbox writes in To and Cc) is split at its commas;
+    anything with names, comments, quotes or groups is read by the email package.
+    """
+    if not any(special in value for value in values for special in '"()<>:;\\'):
+        return tuple(address.strip() for value in values for address in value.split(",")
+                     if address.strip())
+    return tuple(address for _name, address in getaddresses(values) if address)
 
 
 def dated(mail: OutgoingMail, when: datetime) -> OutgoingMail:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from bot.kernel.dispatch import Dispatcher
 from bot.kernel.headers import UnsafeHeader
 from bot.kernel.outbox import enqueue_mail
-from bot.kernel.outgoing import OutgoingMail, dated, from_bytes
+from bot.kernel.outgoing import OutgoingMail, _addresses, dated, from_bytes
 from bot.process.working_days import parse_instant
 from bot.store.db import make_engine, transaction
 from bot.store.migrate import upgrade
@@ -89,3 +89,20 @@ def test_a_date_with_a_line_break_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     # then the header is refused, not written.
     with pytest.raises(UnsafeHeader):
         dated(from_bytes(b"To: c@d.example\n\nhello\n", "<x@b.example>"), SENT)
+
+
+@pytest.mark.parametrize("fields", [
+    ["a@b.example"],
+    ["a@b.example, c@d.example", " e@f.example "],
+    ["a@b.example,,c@d.example"],
+    ['"Lee, Dr" <lee@gp.example>, avery@homes.example'],
+    ["Avery Housing <avery@homes.example>"],
+    ["undisclosed-recipients:;"],
+    ["lee@gp.example (on leave), avery@homes.example"],
+    ["=?utf-8?q?r=C3=A9f?=@homes.example"],
+])
+def test_the_envelope_reads_address_lists_as_the_email_package_does(fields: list[str]) -> None:
+    # Given To and Cc fields of bare addresses, named ones, groups and comments,
+    # when their addresses are read for the envelope, then they are the email package's.
+    assert _addresses(fields) == tuple(address for _name, address in getaddresses(fields)
+                                       if address)
