@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, select
+from sqlalchemy import Table, inspect
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
 
 from bot.kernel.mailbox import Mailbox
 from bot.store.models import PlannedAction
@@ -82,29 +85,93 @@ def find_action(name: str) -> RegisteredAction[Any]:
         raise LookupError(f"no planned action is registered as {name!r}") from None
 
 
+@dataclass(frozen=True)
+class ActionPlan:
+    """One action to plan: the partnership and case, its unique key, what runs, and when."""
+
+    partnership: str
+    case_id: int | None
+    key: str
+    action_name: str
+    arguments: ActionArguments
+    due_at: datetime
+
+
+# Rows written by one statement: six bound values each stays far below the limits on bound
+# parameters in SQLite (32,766) and PostgreSQL (65,535).
+PLAN_BATCH = 500
+
+# The dialects' own INSERT, which can say what to do when a row of the key is there already.
+_UPSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite_insert,
+                                                "postgresql": postgresql_insert}
+
+
 def plan_action(
     session: Session, *, partnership: str, case_id: int | None, key: str, action_name: str,
     arguments: ActionArguments, due_at: datetime,
-) -> PlannedAction:
+) -> None:
     """Plan an action once by its key; a pending one whose time changed is moved.
 
     The arguments must be of the model the action is registered with, or nothing is planned.
     """
-    expected = find_action(action_name).arguments
-    if type(arguments) is not expected:
-        raise TypeError(f"planned action {action_name!r} takes {expected.__name__}, "
-                        f"not {type(arguments).__name__}")
-    existing = session.exec(select(PlannedAction).where(PlannedAction.key == key)).first()
-    if existing is None:
-        planned = PlannedAction(partnership=partnership, case_id=case_id, key=key,
-                                action=action_name, arguments=arguments.model_dump(mode="json"),
-                                due_at=due_at)
-        session.add(planned)
-        return planned
-    if existing.status == PlannedActionStatus.PENDING and existing.due_at != due_at:
-        existing.due_at = due_at
-        session.add(existing)
-    return existing
+    plan_actions(session, [ActionPlan(partnership, case_id, key, action_name, arguments,
+                                      due_at)])
+
+
+def plan_actions(session: Session, plans: Iterable[ActionPlan]) -> None:
+    """Plan actions once by their keys, in one statement per batch; pending ones are moved.
+
+    A new key is planned pending; a pending row of the key is moved to the new time; a row
+    done, cancelled or in any other state is left alone, and no row's arguments change. Every
+    plan's arguments must be of the model its action is registered with, and two plans of one
+    key must be the same plan, or nothing is planned.
+    """
+    wanted = _checked(plans)
+    if not wanted:
+        return
+    # Rows the session holds but has not written (a chase just cancelled, say) must be in the
+    # table before the statement looks for the keys it conflicts with.
+    session.flush()
+    table: Table = PlannedAction.__table__  # type: ignore[attr-defined]
+    upsert = _UPSERTS[session.get_bind().dialect.name]
+    for start in range(0, len(wanted), PLAN_BATCH):
+        statement = upsert(table).values([
+            {"partnership": plan.partnership, "case_id": plan.case_id, "key": plan.key,
+             "action": plan.action_name, "arguments": plan.arguments.model_dump(mode="json"),
+             "due_at": plan.due_at, "status": PlannedActionStatus.PENDING}
+            for plan in wanted[start:start + PLAN_BATCH]
+        ])
+        incoming = statement.excluded
+        session.execute(statement.on_conflict_do_update(
+            index_elements=[table.c.key], set_={"due_at": incoming.due_at},
+            where=(table.c.status == PlannedActionStatus.PENDING)
+            & (table.c.due_at != incoming.due_at),
+        ))
+    _forget_old_times(session, {plan.key for plan in wanted})
+
+
+def _checked(plans: Iterable[ActionPlan]) -> list[ActionPlan]:
+    """Return the plans once each, refusing wrong arguments and one key planned two ways."""
+    by_key: dict[str, ActionPlan] = {}
+    for plan in plans:
+        expected = find_action(plan.action_name).arguments
+        if type(plan.arguments) is not expected:
+            raise TypeError(f"planned action {plan.action_name!r} takes {expected.__name__}, "
+                            f"not {type(plan.arguments).__name__}")
+        if by_key.setdefault(plan.key, plan) != plan:
+            raise ValueError(f"planned action {plan.key!r} is planned two different ways at once")
+    return list(by_key.values())
+
+
+def _forget_old_times(session: Session, keys: set[str]) -> None:
+    """Make the session read again the due time of any row of those keys it already holds.
+
+    The statement wrote to the table, not to the session's objects, so a row it moved would
+    otherwise show its old time until the session ends.
+    """
+    for held in list(session.identity_map.values()):
+        if isinstance(held, PlannedAction) and inspect(held).dict.get("key") in keys:
+            session.expire(held, ["due_at"])
 
 
 @lru_cache(maxsize=1)
