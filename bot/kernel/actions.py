@@ -130,7 +130,8 @@ def plan_actions(session: Session, plans: Iterable[ActionPlan]) -> None:
     if not wanted:
         return
     # Rows the session holds but has not written (a chase just cancelled, say) must be in the
-    # table before the statement looks for the keys it conflicts with.
+    # table before the statement looks for the keys it conflicts with, even where the session
+    # does not flush by itself.
     session.flush()
     table: Table = PlannedAction.__table__  # type: ignore[attr-defined]
     upsert = _UPSERTS[session.get_bind().dialect.name]
