@@ -11,9 +11,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Table, inspect
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from bot.kernel.mailbox import Mailbox
@@ -97,13 +98,27 @@ class ActionPlan:
     due_at: datetime
 
 
-# Rows written by one statement: six bound values each stays far below the limits on bound
-# parameters in SQLite (32,766) and PostgreSQL (65,535).
-PLAN_BATCH = 500
+_TABLE: Table = PlannedAction.__table__  # type: ignore[attr-defined]
 
-# The dialects' own INSERT, which can say what to do when a row of the key is there already.
-_UPSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite_insert,
-                                                "postgresql": postgresql_insert}
+
+def _upsert(insert: Callable[[Table], Any]) -> Any:
+    """Return a dialect's INSERT of a planned row that moves a pending row of its key instead.
+
+    A row of the key already there is moved only if it is pending and its time differs.
+    """
+    statement = insert(_TABLE)
+    incoming = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.key], set_={"due_at": incoming.due_at},
+        where=(_TABLE.c.status == PlannedActionStatus.PENDING)
+        & (_TABLE.c.due_at != incoming.due_at),
+    )
+
+
+# Each dialect's statement is built once, so SQLAlchemy compiles it once and reuses it (a
+# statement with its VALUES rows written in is never cached: a millisecond a call to compile).
+_UPSERTS = {"sqlite": _upsert(sqlite_insert), "postgresql": _upsert(postgresql_insert)}
+_UPSERTS_RETURNING = {name: upsert.returning(_TABLE.c.id) for name, upsert in _UPSERTS.items()}
 
 
 def plan_action(
@@ -119,7 +134,7 @@ def plan_action(
 
 
 def plan_actions(session: Session, plans: Iterable[ActionPlan]) -> None:
-    """Plan actions once by their keys, in one statement per batch; pending ones are moved.
+    """Plan actions once by their keys, in one statement; pending ones whose time changed move.
 
     A new key is planned pending; a pending row of the key is moved to the new time; a row
     done, cancelled or in any other state is left alone, and no row's arguments change. Every
@@ -133,22 +148,32 @@ def plan_actions(session: Session, plans: Iterable[ActionPlan]) -> None:
     # table before the statement looks for the keys it conflicts with, even where the session
     # does not flush by itself.
     session.flush()
-    table: Table = PlannedAction.__table__  # type: ignore[attr-defined]
-    upsert = _UPSERTS[session.get_bind().dialect.name]
-    for start in range(0, len(wanted), PLAN_BATCH):
-        statement = upsert(table).values([
-            {"partnership": plan.partnership, "case_id": plan.case_id, "key": plan.key,
+    rows = [{"partnership": plan.partnership, "case_id": plan.case_id, "key": plan.key,
              "action": plan.action_name, "arguments": plan.arguments.model_dump(mode="json"),
-             "due_at": plan.due_at, "status": PlannedActionStatus.PENDING}
-            for plan in wanted[start:start + PLAN_BATCH]
-        ])
-        incoming = statement.excluded
-        session.execute(statement.on_conflict_do_update(
-            index_elements=[table.c.key], set_={"due_at": incoming.due_at},
-            where=(table.c.status == PlannedActionStatus.PENDING)
-            & (table.c.due_at != incoming.due_at),
-        ))
-    _forget_old_times(session, {plan.key for plan in wanted})
+             "due_at": plan.due_at, "status": PlannedActionStatus.PENDING} for plan in wanted]
+    # The statement wrote to the table, not to the session's objects: a row it moved that the
+    # session already holds must be read again, or it would show its old time.
+    for held in _write(session, rows):
+        session.expire(held, ["due_at"])
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> list[PlannedAction]:
+    """Write the planned rows; return those of them, new or moved, the session already holds."""
+    dialect = session.get_bind().dialect
+    if dialect.insert_returning:
+        # SQLAlchemy sends the rows as one INSERT of up to a thousand rows, and each row
+        # written (new or moved, not one left alone) comes back, to be found by its id.
+        written = session.execute(_UPSERTS_RETURNING[dialect.name], rows).scalars().all()
+        found = (session.identity_map.get(identity_key(PlannedAction, row_id))
+                 for row_id in written)
+        return [held for held in found if isinstance(held, PlannedAction)]
+    # SQLite before 3.35 has no RETURNING: the statement is run for each row, and the rows
+    # the session holds are looked through for the keys.
+    session.execute(_UPSERTS[dialect.name], rows)
+    keys = {row["key"] for row in rows}
+    found = (state.obj() for state in session.identity_map.all_states()
+             if state.class_ is PlannedAction and state.dict.get("key") in keys)
+    return [held for held in found if isinstance(held, PlannedAction)]
 
 
 def _checked(plans: Iterable[ActionPlan]) -> list[ActionPlan]:
@@ -162,17 +187,6 @@ def _checked(plans: Iterable[ActionPlan]) -> list[ActionPlan]:
         if by_key.setdefault(plan.key, plan) != plan:
             raise ValueError(f"planned action {plan.key!r} is planned two different ways at once")
     return list(by_key.values())
-
-
-def _forget_old_times(session: Session, keys: set[str]) -> None:
-    """Make the session read again the due time of any row of those keys it already holds.
-
-    The statement wrote to the table, not to the session's objects, so a row it moved would
-    otherwise show its old time until the session ends.
-    """
-    for held in list(session.identity_map.values()):
-        if isinstance(held, PlannedAction) and inspect(held).dict.get("key") in keys:
-            session.expire(held, ["due_at"])
 
 
 @lru_cache(maxsize=1)
