@@ -28,14 +28,6 @@ LATER = AT + timedelta(hours=1)
 KEY = "RR-2027-001:ballot:7:deadline"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Give the test an empty SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'plans.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def database(database_url: str) -> Iterator[Engine]:
     """Give the test the database with the schema the migrations make."""
@@ -43,6 +35,18 @@ def database(database_url: str) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(params=[True, False], ids=["returning", "no_returning"])
+def either_database(
+    request: pytest.FixtureRequest, database: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> Engine:
+    """Give the database as one that returns the rows an INSERT wrote, then as one that cannot.
+
+    SQLite before 3.35 cannot (no RETURNING); the planning works without it.
+    """
+    monkeypatch.setattr(database.dialect, "insert_returning", request.param)
+    return database
 
 
 def deadline(due_at: datetime, key: str = KEY, ballot_id: int = 7) -> ActionPlan:
@@ -145,13 +149,9 @@ def test_one_key_planned_two_ways_in_one_call_is_refused(database: Engine) -> No
     assert planned(database) == []
 
 
-@pytest.mark.parametrize("returning", [True, False])
-def test_many_plans_are_one_statement_per_thousand(
-    database: Engine, returning: bool, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Given a pending deadline and one done, on a database that can return the rows an
-    # INSERT wrote or (SQLite before 3.35) one that cannot,
-    monkeypatch.setattr(database.dialect, "insert_returning", returning)
+def test_many_plans_are_one_statement_per_thousand(either_database: Engine) -> None:
+    database = either_database
+    # Given a pending deadline and one done,
     with transaction(database) as session:
         plan_actions(session, [deadline(AT, "pending"), deadline(AT, "done")])
     mark(database, "done", PlannedActionStatus.DONE)
@@ -171,13 +171,9 @@ def test_many_plans_are_one_statement_per_thousand(
     assert {row[2] for row in rows.values()} == {PlannedActionStatus.PENDING}
 
 
-@pytest.mark.parametrize("returning", [True, False])
-def test_a_row_the_session_holds_shows_its_new_time(
-    database: Engine, returning: bool, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Given a pending deadline the session has read, on a database that can return the rows
-    # an INSERT wrote or one that cannot,
-    monkeypatch.setattr(database.dialect, "insert_returning", returning)
+def test_a_row_the_session_holds_shows_its_new_time(either_database: Engine) -> None:
+    database = either_database
+    # Given a pending deadline the session has read,
     with transaction(database) as session:
         plan_actions(session, [deadline(AT), deadline(AT, "other")])
     with transaction(database) as session:
