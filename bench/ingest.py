@@ -32,9 +32,9 @@ from tests.corpus.make_corpus import DOCX, FULL_FORM, docx_form, mail, person, t
 from tests.handlers.world import (  # noqa: E402
     HANDLED,
     build_world,
-    make_config,
     make_engine,
     request_message_id,
+    world_config,
 )
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -128,7 +128,7 @@ def bare_parse(raws: list[bytes]) -> float:
 
 def pipeline(raws: list[bytes], folder: Path) -> tuple[float, Counter[str]]:
     """Store and handle every message through the engine on SQLite; return seconds and kinds."""
-    config = make_config(folder)
+    config = world_config(folder)
     engine, _recording = make_engine(config, folder)
     build_world(engine)
     engine.mailbox = ListMailbox(config.settings.mailbox.address,

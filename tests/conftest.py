@@ -30,6 +30,14 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
     return make
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Give the test an empty SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
 def make_config_file(tmp_path: Path) -> Callable[..., Path]:
     """Write the example configuration for this test into tmp_path and return the file."""

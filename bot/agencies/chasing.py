@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from bot.config import Config
-from bot.kernel.actions import ActionArguments, plan_action
+from bot.kernel.actions import ActionArguments, ActionPlan, plan_action, plan_actions
 from bot.process.timeline import reminder_at
 from bot.store.models import AgencyRequest, Case, OutboxMessage, PlannedAction
 from bot.store.statuses import AgencyRequestKind, PlannedActionStatus
@@ -69,21 +69,21 @@ def plan_chasing(
     rules = config.preset.agency_requests
     stamp = f"{request.due_at:%Y%m%dT%H%M}"
     prefix = request_prefix(session, case, request)
+    step = AgencyStep(agency=request.agency_key, request=request.kind)
+    plans = []
     for number, reminder in enumerate(rules.reminders):
         at = reminder_at(calendar, request.due_at, reminder)
         # A reminder whose moment has passed when the request is made would only be noise.
         if at > now:
             final = number == len(rules.reminders) - 1
-            plan_action(session, partnership=case.partnership, case_id=case.id,
-                        key=f"{prefix}:remind:{number}:{stamp}",
-                        action_name="agency_final_reminder" if final else "agency_reminder",
-                        arguments=AgencyStep(agency=request.agency_key, request=request.kind),
-                        due_at=at)
-    plan_action(session, partnership=case.partnership, case_id=case.id,
-                key=f"{prefix}:escalate:{stamp}:1", action_name="agency_escalation",
-                arguments=AgencyStep(agency=request.agency_key, escalation=1,
-                                     request=request.kind),
-                due_at=escalation_at(config, request.due_at, rules.escalate_after_working_days))
+            plans.append(ActionPlan(
+                case.partnership, case.id, f"{prefix}:remind:{number}:{stamp}",
+                "agency_final_reminder" if final else "agency_reminder", step, at))
+    plans.append(ActionPlan(
+        case.partnership, case.id, f"{prefix}:escalate:{stamp}:1", "agency_escalation",
+        AgencyStep(agency=request.agency_key, escalation=1, request=request.kind),
+        escalation_at(config, request.due_at, rules.escalate_after_working_days)))
+    plan_actions(session, plans)
 
 
 def escalation_at(config: Config, after: datetime, working_days: int) -> datetime:

@@ -10,7 +10,7 @@ from bot.ballots.members import PARTNER_LABELS, members
 from bot.ballots.notices import alert_manager
 from bot.ballots.views import votes_on
 from bot.config import Config
-from bot.kernel.actions import ActionArguments, plan_action
+from bot.kernel.actions import ActionArguments, ActionPlan, plan_actions
 from bot.kernel.outbox import enqueue_chat
 from bot.process.working_days import short_time
 from bot.process.working_hours import working_hours_before
@@ -78,13 +78,13 @@ def plan_chasing(
                    working_hours_before(config.calendar, ballot.closes_at,
                                         quorum.at_risk_working_hours_before)))
     wanted.append((f"{prefix}:deadline", "ballot_deadline", ballot.closes_at))
-    for key, action_name, due_at in wanted:
-        # A reminder whose time has already passed would only repeat the ballot just posted.
-        if due_at <= now and action_name != "ballot_deadline":
-            continue
-        plan_action(session, partnership=case.partnership, case_id=case.id, key=key,
-                    action_name=action_name, arguments=BallotStep(ballot_id=ballot.id or 0),
-                    due_at=due_at)
+    step = BallotStep(ballot_id=ballot.id or 0)
+    # A reminder whose time has already passed would only repeat the ballot just posted.
+    plan_actions(session, [
+        ActionPlan(case.partnership, case.id, key, action_name, step, due_at)
+        for key, action_name, due_at in wanted
+        if due_at > now or action_name == "ballot_deadline"
+    ])
     session.flush()
 
 

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.config import Config
 from bot.kernel import audit
-from bot.kernel.actions import ActionArguments, plan_action
+from bot.kernel.actions import ActionArguments, ActionPlan, plan_actions
 from bot.kernel.events import publish
 from bot.process.preset import NOTIFICATION_KEY, Reminder
 from bot.process.timeline import plan, reminder_at
@@ -94,6 +94,7 @@ def schedule_milestone_actions(session: Session, config: Config, case: Case) -> 
         select(Milestone).where(Milestone.case_id == case.id,
                                 Milestone.status == MilestoneStatus.PENDING)
     ).all()
+    plans = []
     for milestone in milestones:
         definition = config.preset.milestone(milestone.key)
         # A date set by hand marks an event outside the partnership (the Panel's meeting, a
@@ -107,10 +108,11 @@ def schedule_milestone_actions(session: Session, config: Config, case: Case) -> 
         for number, reminder in enumerate(reminders):
             at = reminder_at(config.calendar, milestone.due_at, reminder)
             wanted[f"{case.reference}:{milestone.key}:remind:{number}"] = ("milestone_reminder", at)
-        for key, (action_name, due_at) in wanted.items():
-            plan_action(session, partnership=case.partnership, case_id=case.id, key=key,
-                        action_name=action_name, arguments=MilestoneStep(milestone=milestone.key),
-                        due_at=due_at)
+        step = MilestoneStep(milestone=milestone.key)
+        plans += [ActionPlan(case.partnership, case.id, key, action_name, step, due_at)
+                  for key, (action_name, due_at) in wanted.items()]
+    # Every milestone's actions are planned in one statement, not one look-up each.
+    plan_actions(session, plans)
 
 
 def find_case(session: Session, reference: str) -> Case:

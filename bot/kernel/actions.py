@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, select
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import Session
 
 from bot.kernel.mailbox import Mailbox
 from bot.store.models import PlannedAction
@@ -82,29 +86,107 @@ def find_action(name: str) -> RegisteredAction[Any]:
         raise LookupError(f"no planned action is registered as {name!r}") from None
 
 
+@dataclass(frozen=True)
+class ActionPlan:
+    """One action to plan: the partnership and case, its unique key, what runs, and when."""
+
+    partnership: str
+    case_id: int | None
+    key: str
+    action_name: str
+    arguments: ActionArguments
+    due_at: datetime
+
+
+_TABLE: Table = PlannedAction.__table__  # type: ignore[attr-defined]
+
+
+def _upsert(insert: Callable[[Table], Any]) -> Any:
+    """Return a dialect's INSERT of a planned row that moves a pending row of its key instead.
+
+    A row of the key already there is moved only if it is pending and its time differs.
+    """
+    statement = insert(_TABLE)
+    incoming = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.key], set_={"due_at": incoming.due_at},
+        where=(_TABLE.c.status == PlannedActionStatus.PENDING)
+        & (_TABLE.c.due_at != incoming.due_at),
+    )
+
+
+# Each dialect's statement is built once, so SQLAlchemy compiles it once and reuses it (a
+# statement with its VALUES rows written in is never cached: a millisecond a call to compile).
+_UPSERTS = {"sqlite": _upsert(sqlite_insert), "postgresql": _upsert(postgresql_insert)}
+_UPSERTS_RETURNING = {name: upsert.returning(_TABLE.c.id) for name, upsert in _UPSERTS.items()}
+
+
 def plan_action(
     session: Session, *, partnership: str, case_id: int | None, key: str, action_name: str,
     arguments: ActionArguments, due_at: datetime,
-) -> PlannedAction:
+) -> None:
     """Plan an action once by its key; a pending one whose time changed is moved.
 
     The arguments must be of the model the action is registered with, or nothing is planned.
     """
-    expected = find_action(action_name).arguments
-    if type(arguments) is not expected:
-        raise TypeError(f"planned action {action_name!r} takes {expected.__name__}, "
-                        f"not {type(arguments).__name__}")
-    existing = session.exec(select(PlannedAction).where(PlannedAction.key == key)).first()
-    if existing is None:
-        planned = PlannedAction(partnership=partnership, case_id=case_id, key=key,
-                                action=action_name, arguments=arguments.model_dump(mode="json"),
-                                due_at=due_at)
-        session.add(planned)
-        return planned
-    if existing.status == PlannedActionStatus.PENDING and existing.due_at != due_at:
-        existing.due_at = due_at
-        session.add(existing)
-    return existing
+    plan_actions(session, [ActionPlan(partnership, case_id, key, action_name, arguments,
+                                      due_at)])
+
+
+def plan_actions(session: Session, plans: Iterable[ActionPlan]) -> None:
+    """Plan actions once by their keys, in one statement; pending ones whose time changed move.
+
+    A new key is planned pending; a pending row of the key is moved to the new time; a row
+    done, cancelled or in any other state is left alone, and no row's arguments change. Every
+    plan's arguments must be of the model its action is registered with, and two plans of one
+    key must be the same plan, or nothing is planned.
+    """
+    wanted = _checked(plans)
+    if not wanted:
+        return
+    # Rows the session holds but has not written (a chase just cancelled, say) must be in the
+    # table before the statement looks for the keys it conflicts with, even where the session
+    # does not flush by itself.
+    session.flush()
+    rows = [{"partnership": plan.partnership, "case_id": plan.case_id, "key": plan.key,
+             "action": plan.action_name, "arguments": plan.arguments.model_dump(mode="json"),
+             "due_at": plan.due_at, "status": PlannedActionStatus.PENDING} for plan in wanted]
+    # The statement wrote to the table, not to the session's objects: a row it moved that the
+    # session already holds must be read again, or it would show its old time.
+    for held in _write(session, rows):
+        session.expire(held, ["due_at"])
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> list[PlannedAction]:
+    """Write the planned rows; return those of them, new or moved, the session already holds."""
+    dialect = session.get_bind().dialect
+    if dialect.insert_returning:
+        # SQLAlchemy sends the rows as one INSERT of up to a thousand rows, and each row
+        # written (new or moved, not one left alone) comes back, to be found by its id.
+        written = session.execute(_UPSERTS_RETURNING[dialect.name], rows).scalars().all()
+        found = (session.identity_map.get(identity_key(PlannedAction, row_id))
+                 for row_id in written)
+        return [held for held in found if isinstance(held, PlannedAction)]
+    # SQLite before 3.35 has no RETURNING: the statement is run for each row, and the rows
+    # the session holds are looked through for the keys.
+    session.execute(_UPSERTS[dialect.name], rows)
+    keys = {row["key"] for row in rows}
+    found = (state.obj() for state in session.identity_map.all_states()
+             if state.class_ is PlannedAction and state.dict.get("key") in keys)
+    return [held for held in found if isinstance(held, PlannedAction)]
+
+
+def _checked(plans: Iterable[ActionPlan]) -> list[ActionPlan]:
+    """Return the plans once each, refusing wrong arguments and one key planned two ways."""
+    by_key: dict[str, ActionPlan] = {}
+    for plan in plans:
+        expected = find_action(plan.action_name).arguments
+        if type(plan.arguments) is not expected:
+            raise TypeError(f"planned action {plan.action_name!r} takes {expected.__name__}, "
+                            f"not {type(plan.arguments).__name__}")
+        if by_key.setdefault(plan.key, plan) != plan:
+            raise ValueError(f"planned action {plan.key!r} is planned two different ways at once")
+    return list(by_key.values())
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from bot.cases.lifecycle import mark_milestone_done
 from bot.cases.states import TRANSITIONS, transition
 from bot.config import Config
 from bot.kernel import audit
-from bot.kernel.actions import ActionArguments, plan_action
+from bot.kernel.actions import ActionArguments, ActionPlan, plan_action, plan_actions
 from bot.kernel.events import publish
 from bot.kernel.outbox import Attachment, Queued
 from bot.mail.mime import FoundAttachment
@@ -299,10 +299,11 @@ def plan_risk_checks(session: Session, config: Config, case: Case) -> None:
     }
     if signoff is not None:
         checks["no_quorum"] = signoff.due_at
-    for check, at in checks.items():
-        plan_action(session, partnership=case.partnership, case_id=case.id,
-                    key=f"{case.reference}:risk:{check}", action_name="submission_risk",
-                    arguments=SubmissionCheck(check=check), due_at=at)
+    plan_actions(session, [
+        ActionPlan(case.partnership, case.id, f"{case.reference}:risk:{check}",
+                   "submission_risk", SubmissionCheck(check=check), at)
+        for check, at in checks.items()
+    ])
 
 
 def _cutoff(session: Session, case: Case) -> datetime:
