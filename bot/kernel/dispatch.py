@@ -177,6 +177,8 @@ class Dispatcher:
                     break
             if outcomes:
                 session.execute(_WRITE_OUTCOME, [vars(outcome) for outcome in outcomes])
+        _log_sent([(outcome.row_id, rows[outcome.row_id].purpose) for outcome in outcomes
+                   if outcome.status == OutboxStatus.SENT])
         for row_id, attempts, error in failures:
             self._report_failure(report, rows[row_id].idempotency_key, row_id, attempts, error)
         if interrupted is not None:
@@ -245,6 +247,8 @@ class Dispatcher:
                 session.add(row)
                 _audit_sent(session, row, now, note or None)
                 report.sent.append(claim.key)
+        if failure is None:
+            _log_sent([(claim.row_id, row.purpose)])
         if failure is not None:
             attempts = retry_on_conflict(partial(self._record_chat_failure, claim, now,
                                                  str(failure), failure.retry_after))
@@ -299,8 +303,16 @@ def _held_for_sending(session: Session, row_ids: list[int]) -> dict[int, Row[Any
 
 
 def _audit_sent(session: Session, row: Any, now: datetime, note: str | None) -> None:
-    """Record a row as sent in the audit trail, and log that it went by its purpose only."""
+    """Record a row as sent in the audit trail."""
     audit.record(session, row.partnership, "bot", "sent", now, row.case_id,
                  purpose=row.purpose, outbox_id=row.id, message_id=row.message_id, note=note)
-    # Only the purpose is logged: recipients and subjects may identify a family.
-    log.info("sent outbox row %s (%s)", row.id, row.purpose)
+
+
+def _log_sent(sent: list[tuple[int, str]]) -> None:
+    """Log the rows that went, once their transaction has committed.
+
+    A log that cannot be written at once (a full pipe, a slow journal) then never holds the
+    rows' locks. Only the purpose is logged: recipients and subjects may identify a family.
+    """
+    for row_id, purpose in sent:
+        log.info("sent outbox row %s (%s)", row_id, purpose)

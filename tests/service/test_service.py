@@ -61,8 +61,13 @@ def wait_until(predicate: Any, seconds: float, what: str) -> None:
 
 
 def start(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([RRBOT, "run", "--config", str(config)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, cwd=config.parent)
+    """Start rrbot run, its output appended to service.log beside the config.
+
+    A pipe nobody reads until the end would fill, and stop the service mid-write.
+    """
+    with open(config.parent / "service.log", "ab") as output:
+        return subprocess.Popen([RRBOT, "run", "--config", str(config)], stdout=output,
+                                stderr=subprocess.STDOUT, cwd=config.parent)
 
 
 @pytest.mark.slow
@@ -84,7 +89,7 @@ def test_the_service_reports_health_and_stops_cleanly_on_sigterm(tmp_path: Path)
         # then it exits with status 0 within 10 seconds, having logged its stop.
         assert code == 0
         assert time.monotonic() - stopped_at < 10
-        output = process.stdout.read().decode() if process.stdout else ""
+        output = (config.parent / "service.log").read_text(encoding="utf-8")
         assert 'msg="service stopped"' in output
     finally:
         if process.poll() is None:
