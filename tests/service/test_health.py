@@ -40,6 +40,10 @@ def watch_until_exit(process: subprocess.Popen[bytes], port: int) -> tuple[list[
 
 
 def output_of(process: subprocess.Popen[bytes]) -> str:
+    """Return what a service started by start() wrote (service.log beside its config)."""
+    config = Path(str(process.args[-1])) if isinstance(process.args, list) else None
+    if config is not None and (config.parent / "service.log").exists():
+        return (config.parent / "service.log").read_text(encoding="utf-8")
     return process.stdout.read().decode() if process.stdout else ""
 
 
