@@ -275,7 +275,8 @@ class Engine:
 
         The batch is marked done by one statement before it runs: the transaction commits
         all of it or none of it, so marking first or last is the same to the database. The
-        cases the batch is about are read in one query, so each action finds its case loaded.
+        cases the batch is about are read in one query, so each action finds its case loaded,
+        and each kind of action may read ahead what its rows will look up (prepare).
         """
         with transaction(self.database) as session:
             due = session.exec(
@@ -295,6 +296,9 @@ class Engine:
             # The session holds loaded rows only while they are referenced, so they are kept.
             cases = session.exec(select(Case).where(col(Case.id).in_(case_ids))).all()
             context = ActionContext(session, now, self.config, self.mailbox)
+            for name in sorted({planned.action for planned in due}):
+                find_action(name).prepare_slice(
+                    context, [planned for planned in due if planned.action == name])
             for planned in due:
                 set_committed_value(planned, "status", PlannedActionStatus.DONE)
                 set_committed_value(planned, "done_at", now)

@@ -44,6 +44,8 @@ class ActionArguments(BaseModel):
 
 Arguments = TypeVar("Arguments", bound=ActionArguments)
 ActionFunction = Callable[[ActionContext, PlannedAction, Arguments], None]
+# Reads, in one go, what a slice of due actions of one kind will each look up.
+PrepareFunction = Callable[[ActionContext, list[tuple[PlannedAction, Arguments]]], None]
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,17 @@ class RegisteredAction(Generic[Arguments]):
     name: str
     arguments: type[Arguments]
     function: ActionFunction[Arguments]
+    prepare: PrepareFunction[Arguments] | None = None
 
     def run(self, context: ActionContext, planned: PlannedAction) -> None:
         """Run the function on a due row, with the row's arguments read into the model."""
         self.function(context, planned, self.arguments.model_validate(planned.arguments))
+
+    def prepare_slice(self, context: ActionContext, due: list[PlannedAction]) -> None:
+        """Let the action read what this slice of its due rows needs, if it reads ahead."""
+        if self.prepare is not None:
+            self.prepare(context, [(planned, self.arguments.model_validate(planned.arguments))
+                                   for planned in due])
 
 
 _ACTIONS: dict[str, RegisteredAction[Any]] = {}
@@ -66,12 +75,16 @@ PLUGIN_PACKAGES = ("handlers", "schedules")
 
 
 def action(
-    name: str, arguments: type[Arguments]
+    name: str, arguments: type[Arguments], prepare: PrepareFunction[Arguments] | None = None
 ) -> Callable[[ActionFunction[Arguments]], ActionFunction[Arguments]]:
-    """Register a function as the planned action called name, taking arguments of that model."""
+    """Register a function as the planned action called name, taking arguments of that model.
+
+    prepare, if given, is called once for each slice of due rows of the action before any of
+    them runs, to read in one query what each would otherwise look up alone.
+    """
 
     def register(function: ActionFunction[Arguments]) -> ActionFunction[Arguments]:
-        _ACTIONS[name] = RegisteredAction(name, arguments, function)
+        _ACTIONS[name] = RegisteredAction(name, arguments, function, prepare)
         return function
 
     return register

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from bot.cases.lifecycle import MilestoneStep, open_case
@@ -97,3 +98,31 @@ def test_a_referral_arriving_during_a_burst_is_acknowledged_before_the_burst_end
     assert mailbox.sent.index(acknowledgement.message_id) < BURST
     # Each message went once.
     assert len(mailbox.sent) == len(set(mailbox.sent))
+
+
+def test_a_slice_of_milestone_reminders_reads_its_milestones_in_one_query(
+    tmp_path: Path,
+) -> None:
+    # Given fifty reminders, due together, about the milestones of five cases,
+    config = world_config(tmp_path)
+    engine = make_engine(config, tmp_path)[0]
+    with transaction(engine.database) as session:
+        cases = [open_case(session, config, OPENED, OPENED, "test") for _ in range(5)]
+        keys = [milestone.key for milestone in session.exec(select(Milestone).where(
+            Milestone.case_id == cases[0].id)).all()][:10]
+        for case in cases:
+            for key in keys:
+                plan_action(session, partnership=case.partnership, case_id=case.id,
+                            key=f"read-ahead:{case.id}:{key}", action_name="milestone_reminder",
+                            arguments=MilestoneStep(milestone=key), due_at=HANDLED)
+    statements: list[str] = []
+    event.listen(engine.database, "before_cursor_execute",
+                 lambda *arguments: statements.append(str(arguments[2])))
+    # when the sweep runs them,
+    report = engine.step(HANDLED)
+    # then all fifty ran, and their milestones were read by one query, not one each.
+    assert len([key for key in report.actions if key.startswith("read-ahead:")]) == 50
+    milestone_reads = [statement for statement in statements
+                       if statement.lstrip().startswith("SELECT")
+                       and "FROM milestone" in statement]
+    assert len(milestone_reads) == 1, milestone_reads
