@@ -187,9 +187,10 @@ def test_a_million_rows_are_read_within_limits_in_under_two_seconds() -> None:
     # Given a spreadsheet of a million rows,
     content = many_rows(1_000_000)
     # when it is read,
-    started = time.perf_counter()
+    # The process's CPU time, so a parallel test worker on the same cores does not count.
+    started = time.process_time()
     contents = read_return(content, "GP", "huge.xlsx")
-    took = time.perf_counter() - started
+    took = time.process_time() - started
     # then it is refused or cut short with the reason, quickly.
     assert took < 2.0
     assert contents.refused or any("rows" in problem for problem in contents.problems)
@@ -206,9 +207,10 @@ def test_hostile_returns_are_read_within_limits_or_refused(
 ) -> None:
     assert callable(make)
     content = make()
-    started = time.perf_counter()
+    # The process's CPU time, so a parallel test worker on the same cores does not count.
+    started = time.process_time()
     contents = read_return(content, "GP", name)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     said = " ".join([contents.refused or "", *contents.problems, *contents.notes])
     assert expected in said
     if name == "formulas.xlsx":
