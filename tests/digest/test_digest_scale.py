@@ -61,9 +61,10 @@ def test_a_thousand_open_cases_make_a_digest_in_a_second_and_under_a_megabyte(
 
     event.listen(database, "before_cursor_execute", note)
     with transaction(database) as session:
-        started = time.perf_counter()
+        # The process's CPU time, so a parallel test worker on the same cores does not count.
+        started = time.process_time()
         digest = build_daily_digest(session, config, DIGEST_AT, DIGEST_AT - timedelta(days=1))
-        built = time.perf_counter() - started
+        built = time.process_time() - started
     event.remove(database, "before_cursor_execute", note)
     engine = Engine(config, database, RecordingMailbox(tmp_path / "sent.jsonl"))
     engine.step(DIGEST_AT - timedelta(hours=1))

@@ -24,6 +24,9 @@ from tests.engine.simulation import (
 
 # Forked children start at once and inherit the imported bot; each makes its own engine.
 FORK = multiprocessing.get_context("fork")
+# Under pytest-xdist these campaigns of racing or killed processes run one at a time on one
+# worker, as in a serial run, so no two of them race each other for the cores.
+pytestmark = pytest.mark.xdist_group("processes")
 
 # Referrals whose clocks start on different days and hours, so their deadlines interleave.
 CLOCK_STARTS = [

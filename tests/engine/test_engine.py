@@ -314,6 +314,7 @@ def test_rrbot_audit_verify_fails_on_an_edited_entry(tmp_path: Path) -> None:
     assert "BROKEN at entry 2" in broken.output
 
 
+@pytest.mark.slow
 def test_rrbot_tick_drives_a_case_from_day_0_to_day_15(tmp_path: Path) -> None:
     # Given a config on the embedded default in a folder of its own,
     config = write_config(tmp_path, database_url=EMBEDDED_DATABASE, closure_dates=[])

@@ -18,6 +18,9 @@ from tests.recording import RecordingChat, RecordingMailbox
 
 # Forked children start at once and inherit the imported bot; each makes its own engine.
 FORK = multiprocessing.get_context("fork")
+# Under pytest-xdist these campaigns of racing or killed processes run one at a time on one
+# worker, as in a serial run, so no two of them race each other for the cores.
+pytestmark = pytest.mark.xdist_group("processes")
 
 # Five referrals in one partnership, their deadlines spread over the same few weeks.
 CLOCK_STARTS = [

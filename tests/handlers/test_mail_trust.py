@@ -160,11 +160,12 @@ def test_each_hostile_message_is_handled_in_under_a_second(
     engine, mailbox = world
     raw = (CORPUS / name).read_bytes()
     # Given 1 MB headers, 100,000-character names or bodies built against our patterns,
-    started = time.perf_counter()
+    # The process's CPU time, so a parallel test worker on the same cores does not count.
+    started = time.process_time()
     # when the message arrives and is handled,
     row = deliver(engine, mailbox, raw, name)
     # then it took under a second (our code's time: nothing here sleeps or waits).
-    assert time.perf_counter() - started < 1.0, row.reason
+    assert time.process_time() - started < 1.0, row.reason
 
 
 @pytest.mark.parametrize(("lines", "kind", "told"), [
@@ -185,12 +186,13 @@ def test_a_strangers_unauthenticated_referral_with_huge_headers_is_held_and_neve
                       "<stranger-1@elsewhere.example>", extra=padding),
                "Please treat this as a referral for a Rapid Review.")
     before = outbox_size(engine)
-    started = time.perf_counter()
+    # The process's CPU time, so a parallel test worker on the same cores does not count.
+    started = time.process_time()
     # when it arrives and the step handles it,
     row = deliver(engine, mailbox, raw, f"stranger-{lines}")
     # then it took under a second, is held with its reason, opened no case and answered
     # nobody; only the business manager is told, where the sender check holds it.
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert (row.status, row.kind) == ("quarantined", kind), row.reason
     with transaction(engine.database) as session:
         queued = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()

@@ -21,6 +21,9 @@ from tests.engine.simulation import run_together
 
 # Forked children start at once and inherit the imported bot; each makes its own engine.
 FORK = multiprocessing.get_context("fork")
+# Under pytest-xdist these campaigns of racing or killed processes run one at a time on one
+# worker, as in a serial run, so no two of them race each other for the cores.
+pytestmark = pytest.mark.xdist_group("processes")
 
 ROUNDS = 50
 ROWS_PER_ROUND = 100

@@ -61,14 +61,16 @@ def test_versions_none_method_versions_comments_and_junk(
     assert [r.method for r in header.results] == methods
 
 
-@pytest.mark.parametrize("unit", ["(", '"', "a=", "a.b", "\\", "; dkim=pass header.d=x.example"])
+@pytest.mark.parametrize("unit", ["(", '"', "a=", "a.b", "\\", pytest.param(
+    "; dkim=pass header.d=x.example", marks=pytest.mark.slow)])
 def test_reading_takes_linear_time_whatever_the_header_holds(unit: str) -> None:
     # Given 40,000 and 320,000 repetitions of a hostile unit,
     timings = []
     for count in (40_000, 320_000):
         value = "mx.example.org; " + unit * count
-        started = time.perf_counter()
+        # The process's CPU time, so a parallel test worker on the same cores does not count.
+        started = time.process_time()
         parse_auth_results(value)
-        timings.append(time.perf_counter() - started)
+        timings.append(time.process_time() - started)
     # then eight times the text takes well under sixty-four times as long (not quadratic).
     assert timings[1] < max(timings[0], 0.001) * 30

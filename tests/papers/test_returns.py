@@ -23,6 +23,8 @@ from tests.papers.kit import (
     scanned_pdf,
 )
 
+# The part of an .xlsx package that holds its first sheet.
+SHEET = "xl/worksheets/sheet1.xml"
 ROWS = [
     ("03/04/2026", "14:30", "Home visit by health visitor; child seen", "HV record 1"),
     ("March 2025", "", "Registered with the practice", "GP record"),
@@ -95,15 +97,51 @@ def test_what_cannot_be_read_says_why(filename: str, content: bytes, reason: str
     assert reason in contents.why_unreadable()
 
 
-def million_rows() -> bytes:
+def openpyxl_rows(count: int) -> bytes:
+    """Return a chronology of count dated rows as openpyxl writes it, header first."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Chronology")
     sheet.append(["Date", "Time", "Event", "Source"])
-    for number in range(1_000_000):
+    for number in range(count):
         sheet.append([date(2025, 1, 1), None, f"event {number}", "x"])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def many_rows(count: int) -> bytes:
+    """Return openpyxl_rows(count)'s workbook, its rows written about ten times faster.
+
+    openpyxl's other parts are kept as it wrote them; the sheet's rows are the very XML it
+    writes for each row (the test below checks this at 1,000 rows), streamed into the package.
+    """
+    shell = zipfile.ZipFile(io.BytesIO(openpyxl_rows(0)))
+    head, tail = shell.read(SHEET).decode().split("</sheetData>")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as package:
+        for part in shell.infolist():
+            if part.filename != SHEET:
+                package.writestr(part, shell.read(part))
+        with package.open(SHEET, "w", force_zip64=True) as sheet:
+            sheet.write(head.encode())
+            for first in range(0, count, 10_000):
+                sheet.write("".join([
+                    f'<row r="{n + 2}"><c r="A{n + 2}" s="1" t="n"><v>45658</v></c>'
+                    f'<c r="C{n + 2}" t="inlineStr"><is><t>event {n}</t></is></c>'
+                    f'<c r="D{n + 2}" t="inlineStr"><is><t>x</t></is></c></row>'
+                    for n in range(first, min(count, first + 10_000))]).encode())
+            sheet.write(f"</sheetData>{tail}".encode())
+    return buffer.getvalue()
+
+
+def test_the_many_rows_workbook_is_what_openpyxl_writes() -> None:
+    # Given the same 1,000 rows written by openpyxl and by the faster writer,
+    slow = zipfile.ZipFile(io.BytesIO(openpyxl_rows(1000)))
+    fast = zipfile.ZipFile(io.BytesIO(many_rows(1000)))
+    # then the packages hold the same parts, the sheet byte for byte the same.
+    assert sorted(slow.namelist()) == sorted(fast.namelist())
+    assert fast.read(SHEET) == slow.read(SHEET)
+    assert fast.getinfo(SHEET).compress_type == slow.getinfo(SHEET).compress_type
 
 
 def zip_bomb() -> bytes:
@@ -147,11 +185,12 @@ def external_reference() -> bytes:
 @pytest.mark.slow
 def test_a_million_rows_are_read_within_limits_in_under_two_seconds() -> None:
     # Given a spreadsheet of a million rows,
-    content = million_rows()
+    content = many_rows(1_000_000)
     # when it is read,
-    started = time.perf_counter()
+    # The process's CPU time, so a parallel test worker on the same cores does not count.
+    started = time.process_time()
     contents = read_return(content, "GP", "huge.xlsx")
-    took = time.perf_counter() - started
+    took = time.process_time() - started
     # then it is refused or cut short with the reason, quickly.
     assert took < 2.0
     assert contents.refused or any("rows" in problem for problem in contents.problems)
@@ -168,9 +207,10 @@ def test_hostile_returns_are_read_within_limits_or_refused(
 ) -> None:
     assert callable(make)
     content = make()
-    started = time.perf_counter()
+    # The process's CPU time, so a parallel test worker on the same cores does not count.
+    started = time.process_time()
     contents = read_return(content, "GP", name)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     said = " ".join([contents.refused or "", *contents.problems, *contents.notes])
     assert expected in said
     if name == "formulas.xlsx":

@@ -29,6 +29,9 @@ from tests.factories import build_config
 from tests.recording import RecordingChat, RecordingMailbox
 
 FORK = multiprocessing.get_context("fork")
+# Under pytest-xdist these campaigns of racing or killed processes run one at a time on one
+# worker, as in a serial run, so no two of them race each other for the cores.
+pytestmark = pytest.mark.xdist_group("processes")
 REFERRAL = parse_instant("2026-12-18T10:00")
 APPROVED = parse_instant("2027-01-12T14:00")
 PANEL = "Mailbox.NationalReviewPanel@education.gov.uk"

@@ -141,6 +141,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, tuple[str, str]], str, list[Any]]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["oldham", "warrington"])
 def test_requests_reminders_and_escalations_fall_on_hand_worked_instants(
     tmp_path: Path, preset: str
@@ -194,6 +195,7 @@ def test_warrington_requests_carry_the_meeting_invitation(tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.slow
 def test_an_extension_moves_the_reminders_and_the_escalation(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'rrbot.sqlite3'}"
     config = scenario_config(url, "oldham")

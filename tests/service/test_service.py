@@ -153,6 +153,7 @@ def test_a_service_killed_mid_case_loses_and_repeats_nothing(tmp_path: Path) -> 
     assert len(warnings) == len(overdue) == len({row.idempotency_key for row in warnings})
 
 
+@pytest.mark.slow
 def test_rrbot_run_with_the_health_port_in_use_stops_before_sending(tmp_path: Path) -> None:
     # Given a case whose every step is overdue, so a start-up would send mail at once,
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
@@ -187,6 +188,7 @@ def test_rrbot_run_with_the_health_port_in_use_stops_before_sending(tmp_path: Pa
     assert actions == {"pending"}
 
 
+@pytest.mark.slow
 def test_rrbot_run_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     # Given a config whose PostgreSQL server is not listening,
     config = service_config(tmp_path, free_port())

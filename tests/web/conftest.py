@@ -123,8 +123,9 @@ def accessible(page: Any) -> None:
     assert serious == [], f"{page.url}: {serious}"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Launch chromium once for the whole session (once per worker under pytest-xdist)."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (scripts/install-test-servers)")
     with playwright_api.sync_playwright() as playwright:
@@ -132,6 +133,14 @@ def browser() -> Iterator[Any]:
                                               args=["--no-sandbox"])
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """Give one test the session's browser; every page it opened is closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 def start_cockpit(tmp_path: Path, browser: Any, decided: bool = False,
