@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Table, event, insert, update
 from sqlalchemy.orm import Session as AnySession
@@ -29,18 +29,6 @@ HEADS: Table = AuditHead.__table__  # type: ignore[attr-defined]
 _INSERT_ENTRIES = insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True)
 
 
-class Chained(Protocol):
-    """The fields of an audit entry that its hash covers."""
-
-    partnership: str
-    at: datetime
-    actor: str
-    action: str
-    case_id: int | None
-    detail: str
-    prev_hash: str
-
-
 @dataclass
 class _Entry:
     """An entry recorded in a transaction, waiting for the commit to chain and write it."""
@@ -55,7 +43,7 @@ class _Entry:
     hash: str = ""
 
 
-def _digest(entry: Chained) -> str:
+def _digest(entry: AuditEntry | _Entry) -> str:
     # The instant is hashed in UTC, the form it is stored and read back in, whatever offset
     # the caller gave it (a summer-time --now is an hour ahead of UTC).
     at = as_aware(entry.at).astimezone(UTC)
