@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, tuple_
-from sqlmodel import select
+from sqlalchemy import bindparam
+from sqlmodel import col, select
 
 from bot.cases.lifecycle import MilestoneStep
 from bot.kernel import audit
@@ -20,13 +20,17 @@ def read_milestones(
 ) -> None:
     """Read the milestones a slice of due reminders is about in one query, for _load."""
     wanted = {(planned.case_id, step.milestone) for planned, step in due}
+    # The cases' index finds the rows (SQLite scans the table for a list of pairs), and the
+    # few of the same cases and keys that were not asked for are left out here.
     with context.session.no_autoflush:
         found = context.session.exec(select(Milestone).where(
-            tuple_(Milestone.case_id, Milestone.key).in_(sorted(wanted)))).all()
+            col(Milestone.case_id).in_({case_id for case_id, _key in wanted}),
+            col(Milestone.key).in_({key for _case_id, key in wanted}))).all()
     # The session keeps loaded rows only while they are referenced, so they are kept here.
     read: dict[tuple[int | None, str], Milestone] = context.session.info.setdefault(
         READ_AHEAD, {})
-    read.update({(milestone.case_id, milestone.key): milestone for milestone in found})
+    read.update({(milestone.case_id, milestone.key): milestone for milestone in found
+                 if (milestone.case_id, milestone.key) in wanted})
 
 
 # Where a sweep's transaction keeps the milestones read ahead, by case and key.
