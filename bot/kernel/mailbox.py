@@ -28,9 +28,8 @@ class _CachedHeaderRegistry(HeaderRegistry):
         return made
 
 
-# The modern email policy (RFC-compliant parsing, folding and encoding) that the bot builds and
-# parses messages with; the standard one spends a third of a message's building time making
-# header classes over again.
+# The modern email policy (RFC-compliant parsing) that the bot reads messages with (it composes
+# its own with bot/kernel/compose.py); the standard one makes header classes over again.
 EMAIL_POLICY = policy.default.clone(header_factory=_CachedHeaderRegistry())
 
 # The header that carries an outbox row's idempotency key on every message we send, so that a
