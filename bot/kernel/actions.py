@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from bot.kernel.mailbox import Mailbox
+from bot.store.db import DIALECT_INSERTS
 from bot.store.models import PlannedAction
 from bot.store.statuses import PlannedActionStatus
 
@@ -130,7 +129,7 @@ def _upsert(insert: Callable[[Table], Any]) -> Any:
 
 # Each dialect's statement is built once, so SQLAlchemy compiles it once and reuses it (a
 # statement with its VALUES rows written in is never cached: a millisecond a call to compile).
-_UPSERTS = {"sqlite": _upsert(sqlite_insert), "postgresql": _upsert(postgresql_insert)}
+_UPSERTS = {name: _upsert(insert) for name, insert in DIALECT_INSERTS.items()}
 _UPSERTS_RETURNING = {name: upsert.returning(_TABLE.c.id) for name, upsert in _UPSERTS.items()}
 
 

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Row, Table, bindparam, select, update
+from sqlalchemy import Engine, Row, bindparam, select, update
 from sqlmodel import Session
 
 from bot.kernel import audit
 from bot.kernel.mailbox import Mailbox, MailboxError, TransientMailboxError
+from bot.kernel.outbox import OUTBOX
 from bot.kernel.outgoing import dated, from_bytes
 from bot.store.db import CLAIM_BATCH, retry_on_conflict, transaction
 from bot.store.models import OutboxMessage
@@ -115,22 +116,21 @@ class Dispatcher:
         lease_expired = now - timedelta(seconds=self.policy.lease_seconds)
         channels = ([OutboxChannel.MAIL, OutboxChannel.CHAT] if self.chat is not None
                     else [OutboxChannel.MAIL])
-        outbox = _outbox()
         with transaction(self.engine) as session:
             rows = session.execute(
-                select(outbox.c.id, outbox.c.idempotency_key, outbox.c.status,
-                       outbox.c.attempts, outbox.c.channel)
-                .where((outbox.c.status == OutboxStatus.PENDING)
-                       & (outbox.c.next_attempt_at <= now)
-                       | (outbox.c.status == OutboxStatus.SENDING)
-                       & (outbox.c.claimed_at <= lease_expired))
-                .where(outbox.c.channel.in_(channels))
-                .order_by(outbox.c.next_attempt_at)
+                select(OUTBOX.c.id, OUTBOX.c.idempotency_key, OUTBOX.c.status,
+                       OUTBOX.c.attempts, OUTBOX.c.channel)
+                .where((OUTBOX.c.status == OutboxStatus.PENDING)
+                       & (OUTBOX.c.next_attempt_at <= now)
+                       | (OUTBOX.c.status == OutboxStatus.SENDING)
+                       & (OUTBOX.c.claimed_at <= lease_expired))
+                .where(OUTBOX.c.channel.in_(channels))
+                .order_by(OUTBOX.c.next_attempt_at)
                 .limit(CLAIM_BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
             if rows:
-                session.execute(update(outbox).where(outbox.c.id.in_([row.id for row in rows]))
+                session.execute(update(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows]))
                                 .values(status=OutboxStatus.SENDING, claimed_at=now))
             # A row still marked 'sending' was being sent when its process stopped, and a
             # failed attempt may have reached some recipients: both are looked up first.
@@ -273,14 +273,9 @@ class Dispatcher:
         log.warning("outbox row %s not sent (attempt %s): %s", row_id, attempts, error)
 
 
-def _outbox() -> Table:
-    table: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    return table
-
-
 # One statement writes back every outcome of a group, as one executemany: the SET clause is
 # made of the outcome's other fields.
-_WRITE_OUTCOME = update(_outbox()).where(_outbox().c.id == bindparam("row_id"))
+_WRITE_OUTCOME = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id"))
 
 
 def _held_for_sending(session: Session, row_ids: list[int]) -> dict[int, Row[Any]]:
@@ -293,11 +288,10 @@ def _held_for_sending(session: Session, row_ids: list[int]) -> dict[int, Row[Any
     sent, so the wait ends with the row no longer 'sending' and it is not sent twice. The
     rows are locked in the order of their ids, so two processes never wait for each other.
     """
-    outbox = _outbox()
     rows = session.execute(
-        select(outbox).where(outbox.c.id.in_(row_ids),
-                             outbox.c.status == OutboxStatus.SENDING)
-        .order_by(outbox.c.id).with_for_update()
+        select(OUTBOX).where(OUTBOX.c.id.in_(row_ids),
+                             OUTBOX.c.status == OutboxStatus.SENDING)
+        .order_by(OUTBOX.c.id).with_for_update()
     ).all()
     return {row.id: row for row in rows}
 

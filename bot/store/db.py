@@ -69,11 +69,15 @@ def transaction(engine: Engine) -> Iterator[Session]:
             yield session
 
 
+# Each database's INSERT, which knows ON CONFLICT: for statements built once per dialect.
+DIALECT_INSERTS: dict[str, Callable[[Table], Insert]] = {
+    "sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
 def insert_ignoring_duplicates(dialect: str, table: Table) -> Insert:
     """Return an INSERT on table that skips a row whose unique key is taken (ON CONFLICT)."""
-    if dialect == "sqlite":
-        return sqlite_insert(table).on_conflict_do_nothing()
-    return postgresql_insert(table).on_conflict_do_nothing()
+    insert: Any = DIALECT_INSERTS[dialect](table)
+    return insert.on_conflict_do_nothing()
 
 
 def is_conflict(error: BaseException) -> bool:
